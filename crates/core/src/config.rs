@@ -1,0 +1,180 @@
+//! Configuration from environment variables, with defaults that work on a developer's machine.
+//! Every variable is listed in README.md.
+
+use chrono::TimeDelta;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error(
+        "HELPDESK_JWT_SECRET is not set: set it to a random string of at least 32 characters, or set HELPDESK_DEV_MODE=true on a developer machine"
+    )]
+    MissingJwtSecret,
+}
+
+/// A secret that never appears in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window_seconds: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub redis_url: String,
+    /// Prefix of every Redis key this deployment writes (rate limits, queues), so several
+    /// deployments or test runs can share one Redis.
+    pub redis_prefix: String,
+    pub smtp_url: String,
+    pub mail_from: String,
+    pub listen: SocketAddr,
+    pub worker_listen: SocketAddr,
+    pub public_url: String,
+    pub dev_mode: bool,
+    pub jwt_secret: Secret,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: TimeDelta,
+    pub refresh_token_ttl: TimeDelta,
+    pub password_reset_ttl: TimeDelta,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret>,
+    pub log_json: bool,
+    /// Trust `X-Forwarded-For` for the client address (only behind a proxy that sets it).
+    pub trust_proxy: bool,
+    pub max_body_bytes: usize,
+    pub auth_rate_limit: RateLimit,
+    pub current_terms_version: String,
+}
+
+const DEV_JWT_SECRET: &str = "dev-mode-only-secret-do-not-use-in-production";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Reads configuration from a map of variables (the environment, or a test's own).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let text = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match get(name).as_deref() {
+                None | Some("0" | "false" | "no") => Ok(false),
+                Some("1" | "true" | "yes") => Ok(true),
+                Some(other) => Err(ConfigError::Invalid { name, reason: format!("expected true or false, got '{other}'") }),
+            }
+        };
+        let number = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            get(name).map_or(Ok(default), |v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::Invalid { name, reason: format!("expected a positive whole number, got '{v}'") })
+            })
+        };
+        let address = |name: &'static str, default: &str| -> Result<SocketAddr, ConfigError> {
+            text(name, default)
+                .parse()
+                .map_err(|e| ConfigError::Invalid { name, reason: format!("expected host:port ({e})") })
+        };
+
+        let dev_mode = flag("HELPDESK_DEV_MODE")?;
+        let jwt_secret = match get("HELPDESK_JWT_SECRET") {
+            Some(secret) if secret.len() >= 32 => Secret::new(secret),
+            Some(_) => {
+                return Err(ConfigError::Invalid { name: "HELPDESK_JWT_SECRET", reason: "must have at least 32 characters".into() });
+            }
+            None if dev_mode => Secret::new(DEV_JWT_SECRET),
+            None => return Err(ConfigError::MissingJwtSecret),
+        };
+        let log_format = text("HELPDESK_LOG_FORMAT", "pretty");
+        if !matches!(log_format.as_str(), "pretty" | "json") {
+            return Err(ConfigError::Invalid { name: "HELPDESK_LOG_FORMAT", reason: format!("expected json or pretty, got '{log_format}'") });
+        }
+        let public_url = text("HELPDESK_PUBLIC_URL", "http://localhost:8080");
+        Ok(Config {
+            database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk"),
+            redis_url: text("REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_prefix: text("HELPDESK_REDIS_PREFIX", "helpdesk"),
+            smtp_url: text("SMTP_URL", "smtp://127.0.0.1:1025"),
+            mail_from: text("HELPDESK_MAIL_FROM", "Kadix Atendimento <atendimento@kadix.com.br>"),
+            listen: address("HELPDESK_LISTEN", "127.0.0.1:8080")?,
+            worker_listen: address("HELPDESK_WORKER_LISTEN", "127.0.0.1:9090")?,
+            jwt_issuer: public_url.clone(),
+            jwt_audience: text("HELPDESK_JWT_AUDIENCE", "helpdesk-api"),
+            public_url,
+            dev_mode,
+            jwt_secret,
+            access_token_ttl: TimeDelta::seconds(number("HELPDESK_ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
+            refresh_token_ttl: TimeDelta::days(number("HELPDESK_REFRESH_TOKEN_TTL_DAYS", 30)?),
+            password_reset_ttl: TimeDelta::minutes(number("HELPDESK_PASSWORD_RESET_TTL_MINUTES", 60)?),
+            admin_email: get("HELPDESK_ADMIN_EMAIL"),
+            admin_password: get("HELPDESK_ADMIN_PASSWORD").map(Secret::new),
+            log_json: log_format == "json",
+            trust_proxy: flag("HELPDESK_TRUST_PROXY")?,
+            max_body_bytes: usize::try_from(number("HELPDESK_MAX_BODY_BYTES", 256 * 1024)?).unwrap_or(256 * 1024),
+            auth_rate_limit: RateLimit {
+                max: u32::try_from(number("HELPDESK_AUTH_RATE_LIMIT", 10)?).unwrap_or(10),
+                window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
+            },
+            current_terms_version: text("HELPDESK_TERMS_VERSION", "2026-01"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_secret_outside_dev_mode() {
+        assert!(matches!(Config::from_map(&vars(&[])), Err(ConfigError::MissingJwtSecret)));
+        assert!(Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true")])).is_ok());
+    }
+
+    #[test]
+    fn defaults_point_at_local_services() -> Result<(), ConfigError> {
+        let config = Config::from_map(&vars(&[("HELPDESK_JWT_SECRET", &"s".repeat(40))]))?;
+        assert_eq!(config.database_url, "postgres://postgres@127.0.0.1:5432/helpdesk");
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(config.smtp_url, "smtp://127.0.0.1:1025");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.access_token_ttl, TimeDelta::minutes(15));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true"), ("HELPDESK_LISTEN", "nowhere")]));
+        assert!(matches!(err, Err(ConfigError::Invalid { name: "HELPDESK_LISTEN", .. })));
+        assert!(format!("{:?}", Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true")]))).contains("Secret(***)"));
+    }
+}

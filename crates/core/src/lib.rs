@@ -1,0 +1,21 @@
+//! The helpdesk's operations over PostgreSQL and Redis. Each operation applies the rules of
+//! `helpdesk-domain`, persists in one transaction, and writes the e-mails it causes to the outbox.
+//! Shared by the API and the worker; knows nothing of HTTP or job queues' wire formats.
+
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod organizations;
+pub mod outbox;
+pub mod pagination;
+pub mod passwords;
+pub mod rate_limit;
+pub mod redis_conn;
+pub mod tokens;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::{CoreError, FieldError};

@@ -1,0 +1,43 @@
+//! Rate limits kept in Redis, so a limit holds across every API instance. A fixed window per key:
+//! INCR, and EXPIRE on the first hit. Simple, one round trip, and good enough against guessing.
+
+use crate::config::RateLimit;
+use crate::CoreError;
+use redis::aio::ConnectionManager;
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl RateLimiter {
+    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+        Self { redis, prefix: format!("{prefix}:ratelimit") }
+    }
+
+    /// Counts one attempt under `scope` (e.g. "login") and `subject` (an IP or an account) and
+    /// refuses it once the window's budget is spent.
+    pub async fn hit(&self, scope: &str, subject: &str, limit: &RateLimit) -> Result<(), CoreError> {
+        let key = format!("{}:{scope}:{subject}", self.prefix);
+        let mut redis = self.redis.clone();
+        let (count, ttl): (u64, i64) = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(&key)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(limit.window_seconds)
+            .arg("NX")
+            .ignore()
+            .cmd("TTL")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await?;
+        if count > u64::from(limit.max) {
+            let retry_after_seconds = u64::try_from(ttl).unwrap_or(1).max(1);
+            return Err(CoreError::RateLimited { retry_after_seconds });
+        }
+        Ok(())
+    }
+}

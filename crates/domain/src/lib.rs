@@ -1,0 +1,8 @@
+//! The helpdesk's business rules, free of I/O: who may do what, what a plan entitles, and how
+//! business time and the SLA clock are counted. Every other crate calls into this one.
+
+pub mod accounts;
+pub mod calendar;
+pub mod holidays;
+pub mod plans;
+pub mod sla;
