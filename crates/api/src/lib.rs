@@ -1,0 +1,13 @@
+//! The helpdesk's HTTP API: routes, authentication, problem+json errors, the OpenAPI document.
+//! Handlers are short: extract, call a `helpdesk-core` operation, map the result.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

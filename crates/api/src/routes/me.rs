@@ -1,0 +1,58 @@
+//! The caller's own account: profile and password (R1: users keep their profile up to date).
+
+use super::dto::{double_option, UserView};
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Problem};
+use crate::extract::Json;
+use crate::state::AppState;
+use actix_web::{get, patch, put, web, HttpResponse};
+use helpdesk_core::accounts::{self, ProfileUpdate};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    pub name: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    /// `pt-BR` or `en`: the language of e-mails.
+    pub locale: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// The caller's profile.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = UserView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/me")]
+pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(UserView::from(accounts::get_user(&state.pool, caller.0.user_id).await?)))
+}
+
+/// Update name, phone or language. E-mail, role and organisation are not self-service.
+#[utoipa::path(tag = "me", security(("bearer" = [])), request_body = UpdateMe, responses(
+    (status = 200, body = UserView),
+    (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[patch("/v1/me")]
+pub async fn update_me(state: web::Data<AppState>, caller: Authenticated, body: Json<UpdateMe>) -> Result<HttpResponse, ApiError> {
+    let update = ProfileUpdate { name: body.0.name, phone: body.0.phone, locale: body.0.locale };
+    let user = accounts::update_profile(&state.pool, caller.0.user_id, update, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
+}
+
+/// Change the password. Every session ends, this one included: sign in again.
+#[utoipa::path(tag = "me", path = "/v1/me/password", security(("bearer" = [])), request_body = ChangePassword, responses(
+    (status = 204),
+    (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[put("/v1/me/password")]
+pub async fn change_password(state: web::Data<AppState>, caller: Authenticated, body: Json<ChangePassword>) -> Result<HttpResponse, ApiError> {
+    accounts::change_password(&state.pool, caller.0.user_id, body.0.current_password, body.0.new_password, state.clock.now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,36 @@
+//! Routes, one module per resource. `configure` registers them and, through utoipa-actix-web,
+//! collects their OpenAPI paths and schemas: the document is generated from these handlers.
+
+pub mod auth;
+pub mod dto;
+pub mod health;
+pub mod me;
+pub mod organizations;
+pub mod plans;
+pub mod users;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::live)
+        .service(health::ready)
+        .service(auth::register)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(auth::password_reset_request)
+        .service(auth::password_reset_confirm)
+        .service(me::get_me)
+        .service(me::update_me)
+        .service(me::change_password)
+        .service(plans::list_plans)
+        .service(organizations::list_organizations)
+        .service(organizations::create_organization)
+        .service(organizations::get_organization)
+        .service(organizations::update_organization)
+        .service(organizations::list_contracts)
+        .service(organizations::create_contract)
+        .service(organizations::rotate_signup_code)
+        .service(users::list_users)
+        .service(users::create_user);
+}

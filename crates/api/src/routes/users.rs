@@ -1,0 +1,66 @@
+//! User administration: admins create agents and admins and list users.
+
+use super::dto::{UserPage, UserView};
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Query};
+use crate::state::AppState;
+use actix_web::{get, post, web, HttpResponse};
+use helpdesk_core::accounts::{self, NewStaffUser, UserFilter};
+use helpdesk_core::pagination::PageRequest;
+use helpdesk_domain::accounts::Role;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub name: String,
+    /// `agent` or `admin`; customers sign up with their organisation's code.
+    #[schema(value_type = String, example = "agent")]
+    pub role: Role,
+    /// Initial password; the user should change it.
+    pub password: String,
+    pub locale: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// `customer`, `agent` or `admin`.
+    #[param(value_type = Option<String>)]
+    pub role: Option<Role>,
+    pub organization_id: Option<Uuid>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// List users (admin), oldest first, filtered by role or organisation.
+#[utoipa::path(tag = "users", security(("bearer" = [])), params(UserQuery), responses(
+    (status = 200, body = UserPage),
+    (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/users")]
+pub async fn list_users(state: web::Data<AppState>, caller: Authenticated, query: Query<UserQuery>) -> Result<HttpResponse, ApiError> {
+    caller.0.require_admin()?;
+    let query = query.0;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let (items, next_cursor) = accounts::list_users(&state.pool, UserFilter { role: query.role, organization_id: query.organization_id }, page).await?;
+    Ok(HttpResponse::Ok().json(UserPage { items: items.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// Create an agent or administrator (admin).
+#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUser, responses(
+    (status = 201, body = UserView),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/users")]
+pub async fn create_user(state: web::Data<AppState>, caller: Authenticated, body: Json<CreateUser>) -> Result<HttpResponse, ApiError> {
+    caller.0.require_admin()?;
+    let b = body.0;
+    let input = NewStaffUser { email: b.email, name: b.name, role: b.role, password: b.password, locale: b.locale };
+    let user = accounts::create_staff_user(&state.pool, Some(caller.0.user_id), input, state.clock.now()).await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}

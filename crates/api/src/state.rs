@@ -1,0 +1,18 @@
+//! What every handler can reach: the database, Redis, token keys, the clock and configuration.
+
+use crate::metrics::Metrics;
+use helpdesk_core::rate_limit::RateLimiter;
+use helpdesk_core::tokens::TokenKeys;
+use helpdesk_core::{Clock, Config};
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub redis: ConnectionManager,
+    pub keys: TokenKeys,
+    pub limiter: RateLimiter,
+    pub clock: Clock,
+    pub config: Config,
+    pub metrics: Metrics,
+}

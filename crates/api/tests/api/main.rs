@@ -1,0 +1,12 @@
+//! HTTP integration tests: the real API on a random port, a fresh PostgreSQL database per test,
+//! real Redis under a key prefix of its own. One binary, so there is one link step.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod binary;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
+mod organizations;
+mod sessions;
