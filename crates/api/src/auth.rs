@@ -8,8 +8,8 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
-use helpdesk_core::accounts::{self, Caller};
 use helpdesk_core::CoreError;
+use helpdesk_core::accounts::{self, Caller};
 
 /// An authenticated caller; extracting it answers 401 problem+json when the token is missing,
 /// malformed, expired, of another audience or signed with anything but our key and algorithm.
@@ -30,7 +30,7 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let state = state.ok_or_else(|| CoreError::Internal("application state missing".into()))?;
             let token = token.ok_or(CoreError::Unauthenticated)?;
-            let claims = state.keys.verify_access(&token)?;
+            let claims = state.keys.verify_access(&token, state.clock.now())?;
             let caller = accounts::authenticate(&state.pool, &claims).await?;
             Ok(Authenticated(caller))
         })

@@ -4,8 +4,8 @@
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use helpdesk_core::{CoreError, FieldError};
@@ -35,6 +35,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<ProblemField>)]
     pub errors: Vec<FieldError>,
+    /// For `plan_not_entitled`: the entitlement the organisation's contract lacks
+    /// (`technical_support`, `emergency_priority`, `consultancy_meetings`, `no_active_contract`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "technical_support")]
+    pub missing_entitlement: Option<&'static str>,
 }
 
 /// One invalid field of a request.
@@ -55,6 +60,7 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             errors: Vec::new(),
+            missing_entitlement: None,
         }
     }
 
@@ -80,25 +86,55 @@ impl ApiError {
 
     pub fn field(status: StatusCode, field: impl Into<String>, message: impl ToString) -> Self {
         let error = FieldError::new(field, message);
-        ApiError::BadRequest { status, code: "validation_failed", detail: format!("{}: {}", error.field, error.message), errors: vec![error] }
+        ApiError::BadRequest {
+            status,
+            code: "validation_failed",
+            detail: format!("{}: {}", error.field, error.message),
+            errors: vec![error],
+        }
     }
 
     fn problem(&self) -> Problem {
         match self {
-            ApiError::BadRequest { status, code, detail, errors } => Problem { errors: errors.clone(), ..Problem::new(*status, code, detail.clone()) },
+            ApiError::BadRequest { status, code, detail, errors } => {
+                Problem { errors: errors.clone(), ..Problem::new(*status, code, detail.clone()) }
+            }
             ApiError::Core(error) => match error {
-                CoreError::Validation(errors) => Problem { errors: errors.clone(), ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", error.to_string()) },
-                CoreError::Unauthenticated => Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing, invalid or expired credentials"),
+                CoreError::Validation(errors) => Problem {
+                    errors: errors.clone(),
+                    ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", error.to_string())
+                },
+                CoreError::Unauthenticated => {
+                    Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing, invalid or expired credentials")
+                }
                 CoreError::Forbidden { code, detail } => Problem::new(StatusCode::FORBIDDEN, code, detail.clone()),
-                CoreError::NotFound(what) => Problem::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+                CoreError::NotEntitled(missing) => Problem {
+                    missing_entitlement: Some(missing.code()),
+                    ..Problem::new(
+                        StatusCode::FORBIDDEN,
+                        "plan_not_entitled",
+                        format!("{missing}; contact Kadix to change your plan"),
+                    )
+                },
+                CoreError::NotFound(what) => {
+                    Problem::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+                }
                 CoreError::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail.clone()),
-                CoreError::RateLimited { retry_after_seconds } => {
-                    Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many attempts; retry in {retry_after_seconds} s"))
-                }
-                CoreError::Database(sqlx::Error::PoolTimedOut) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not answering; retry shortly"),
-                CoreError::Database(_) | CoreError::Redis(_) | CoreError::Internal(_) => {
-                    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an unexpected error occurred; it has been logged")
-                }
+                CoreError::RateLimited { retry_after_seconds } => Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many attempts; retry in {retry_after_seconds} s"),
+                ),
+                CoreError::Database(sqlx::Error::PoolTimedOut) => Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is not answering; retry shortly",
+                ),
+                CoreError::Database(_) | CoreError::Redis(_) | CoreError::Internal(_) => Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an unexpected error occurred; it has been logged",
+                ),
             },
         }
     }
@@ -139,15 +175,20 @@ impl ResponseError for ApiError {
 
 /// Turns every error response that is not already problem+json (unknown route, wrong method,
 /// framework errors) into one, so clients parse a single error format.
-pub fn render_bare_errors<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+pub fn render_bare_errors<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
     let (code, detail) = match status {
         StatusCode::NOT_FOUND => ("not_found", format!("no resource at {}", res.request().path())),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", format!("{} is not allowed on {}", res.request().method(), res.request().path())),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", format!("{} is not allowed on {}", res.request().method(), res.request().path()))
+        }
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large".to_owned()),
         s if s.is_server_error() => ("internal_error", "an unexpected error occurred; it has been logged".to_owned()),
         _ => ("bad_request", status.canonical_reason().unwrap_or("bad request").to_lowercase()),

@@ -25,10 +25,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::bad_request(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)"));
+                return Err(ApiError::bad_request(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be JSON (Content-Type: application/json)",
+                ));
             }
             let bytes = bytes.await.map_err(|e| match e.as_response_error().status_code() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::bad_request(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large"),
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::bad_request(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                ),
                 status => ApiError::bad_request(status, "bad_request", e.to_string()),
             })?;
             parse(&bytes).map(Json)
@@ -39,11 +47,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-        Ok(value) => deserializer.end().map(|()| value).map_err(|e| ApiError::bad_request(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}"))),
+        Ok(value) => deserializer.end().map(|()| value).map_err(|e| {
+            ApiError::bad_request(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}"))
+        }),
         Err(error) => {
             let inner = error.inner();
             if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-                return Err(ApiError::bad_request(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}")));
+                return Err(ApiError::bad_request(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not valid JSON: {inner}"),
+                ));
             }
             let path = error.path().to_string();
             let message = strip_position(&inner.to_string());
@@ -91,7 +105,6 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     }
 }
 
-
 /// A path segment that does not parse (an id that is not a UUID) names no resource: 404.
 pub fn path_error(_error: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(StatusCode::NOT_FOUND, "not_found", format!("no resource at {}", req.path())).into()
@@ -136,6 +149,9 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_400() {
-        assert!(matches!(parse::<Body>(b"{not json"), Err(ApiError::BadRequest { status: StatusCode::BAD_REQUEST, .. })));
+        assert!(matches!(
+            parse::<Body>(b"{not json"),
+            Err(ApiError::BadRequest { status: StatusCode::BAD_REQUEST, .. })
+        ));
     }
 }

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use helpdesk_api::startup::Application;
 use helpdesk_api::{openapi, seed, telemetry};
-use helpdesk_core::{db, Clock, Config};
+use helpdesk_core::{Clock, Config, db};
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -60,7 +60,7 @@ async fn serve() -> anyhow::Result<()> {
 
 /// Resolves on SIGTERM (orchestrators) or Ctrl-C (people).
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     Ok(async move {

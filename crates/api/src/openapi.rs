@@ -23,6 +23,8 @@ use utoipa_actix_web::AppExt;
         (name = "plans", description = "Plans and entitlements"),
         (name = "organizations", description = "Customer organisations and contracts"),
         (name = "users", description = "User administration"),
+        (name = "tickets", description = "Tickets, conversation, lifecycle and SLA"),
+        (name = "calendar", description = "Business calendar, closed days and SLA targets"),
     )
 )]
 struct ApiDoc;
@@ -32,13 +34,17 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
     }
 }
 
 /// The whole document: the base above plus every path registered by `routes::configure`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::configure).split_for_parts();
+    let (_, api) =
+        App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::configure).split_for_parts();
     api
 }
 

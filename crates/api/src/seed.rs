@@ -2,7 +2,7 @@
 //! organisation per plan with a contract, an agent, and a customer per organisation.
 
 use helpdesk_core::accounts::{self, Caller, NewStaffUser, Registration};
-use helpdesk_core::organizations::{self, brazil_today, NewContract};
+use helpdesk_core::organizations::{self, NewContract, brazil_today};
 use helpdesk_core::{Clock, CoreError};
 use helpdesk_domain::accounts::Role;
 use sqlx::PgPool;
@@ -14,7 +14,20 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
     let now = clock.now();
     let mut lines = Vec::new();
     let admin_email = "demo-admin@helpdesk.local";
-    let admin = match accounts::create_staff_user(pool, None, NewStaffUser { email: admin_email.into(), name: "Demo Admin".into(), role: Role::Admin, password: DEMO_PASSWORD.into(), locale: None }, now).await {
+    let admin = match accounts::create_staff_user(
+        pool,
+        None,
+        NewStaffUser {
+            email: admin_email.into(),
+            name: "Demo Admin".into(),
+            role: Role::Admin,
+            password: DEMO_PASSWORD.into(),
+            locale: None,
+        },
+        now,
+    )
+    .await
+    {
         Ok(user) => user.id,
         Err(CoreError::Conflict { .. }) => sqlx_admin_id(pool, admin_email).await?,
         Err(e) => return Err(e),
@@ -22,13 +35,23 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
     let actor = Caller { user_id: admin, role: Role::Admin, organization_id: None };
     lines.push(format!("admin     {admin_email} / {DEMO_PASSWORD}"));
 
-    let agent = NewStaffUser { email: "agent@helpdesk.local".into(), name: "Demo Agent".into(), role: Role::Agent, password: DEMO_PASSWORD.into(), locale: None };
+    let agent = NewStaffUser {
+        email: "agent@helpdesk.local".into(),
+        name: "Demo Agent".into(),
+        role: Role::Agent,
+        password: DEMO_PASSWORD.into(),
+        locale: None,
+    };
     match accounts::create_staff_user(pool, Some(admin), agent, now).await {
-        Ok(_) | Err(CoreError::Conflict { .. }) => lines.push(format!("agent     agent@helpdesk.local / {DEMO_PASSWORD}")),
+        Ok(_) | Err(CoreError::Conflict { .. }) => {
+            lines.push(format!("agent     agent@helpdesk.local / {DEMO_PASSWORD}"))
+        }
         Err(e) => return Err(e),
     }
 
-    for (plan, org_name) in [("essencial", "Demo Essencial Ltda"), ("pro", "Demo Pro Ltda"), ("premium", "Demo Premium Ltda")] {
+    for (plan, org_name) in
+        [("essencial", "Demo Essencial Ltda"), ("pro", "Demo Pro Ltda"), ("premium", "Demo Premium Ltda")]
+    {
         let org = match organizations::create_organization(pool, &actor, org_name, now).await {
             Ok(org) => org,
             Err(CoreError::Conflict { .. }) => {
@@ -37,7 +60,14 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
             }
             Err(e) => return Err(e),
         };
-        let contract = organizations::create_contract(pool, &actor, org.id, NewContract { plan_code: plan.into(), starts_on: brazil_today(now), ends_on: None }, now).await?;
+        let contract = organizations::create_contract(
+            pool,
+            &actor,
+            org.id,
+            NewContract { plan_code: plan.into(), starts_on: brazil_today(now), ends_on: None },
+            now,
+        )
+        .await?;
         let email = format!("customer@{plan}.demo.local");
         let registration = Registration {
             email: email.clone(),
@@ -48,12 +78,20 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
             locale: None,
         };
         accounts::register(pool, registration, terms_version, None, now).await?;
-        lines.push(format!("{plan:<9} {email} / {DEMO_PASSWORD}  (org {}, signup code {})", org.id, contract.signup_code));
+        lines.push(format!(
+            "{plan:<9} {email} / {DEMO_PASSWORD}  (org {}, signup code {})",
+            org.id, contract.signup_code
+        ));
     }
     Ok(lines)
 }
 
 async fn sqlx_admin_id(pool: &PgPool, email: &str) -> Result<uuid::Uuid, CoreError> {
-    let (users, _) = accounts::list_users(pool, accounts::UserFilter { role: Some(Role::Admin), organization_id: None }, helpdesk_core::pagination::PageRequest::parse(Some(100), None)?).await?;
+    let (users, _) = accounts::list_users(
+        pool,
+        accounts::UserFilter { role: Some(Role::Admin), organization_id: None },
+        helpdesk_core::pagination::PageRequest::parse(Some(100), None)?,
+    )
+    .await?;
     users.into_iter().find(|u| u.email == email).map(|u| u.id).ok_or(CoreError::NotFound("demo admin"))
 }

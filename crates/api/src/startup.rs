@@ -6,11 +6,12 @@ use crate::extract::path_error;
 use crate::metrics::{self, Metrics};
 use crate::state::AppState;
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Compress, DefaultHeaders, ErrorHandlers};
-use actix_web::{get, web, App, HttpResponse, HttpServer};
+use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, get, web};
 use helpdesk_core::rate_limit::RateLimiter;
+use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::tokens::TokenKeys;
-use helpdesk_core::{accounts, db, redis_conn, Clock, Config};
+use helpdesk_core::{Clock, Config, accounts, db, redis_conn};
 use std::net::TcpListener;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
@@ -24,6 +25,8 @@ pub enum StartupError {
     Redis(#[from] redis_conn::RedisUnreachable),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: String, source: std::io::Error },
+    #[error("cannot seed the calendar and SLA policy: {0}")]
+    Seed(helpdesk_core::CoreError),
     #[error("cannot create the bootstrap administrator: {0}")]
     BootstrapAdmin(helpdesk_core::CoreError),
 }
@@ -38,13 +41,20 @@ impl Application {
     pub async fn build(config: Config, clock: Clock) -> Result<Self, StartupError> {
         let pool = db::connect_and_migrate(&config.database_url, 20).await?;
         let redis = redis_conn::connect(&config.redis_url).await?;
-        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
-            if let Some(admin) = accounts::ensure_bootstrap_admin(&pool, email, password.expose(), clock.now()).await.map_err(StartupError::BootstrapAdmin)? {
-                tracing::info!(email = %admin.email, "created the bootstrap administrator");
-            }
+        SlaStore::ensure_seeded(&pool).await.map_err(StartupError::Seed)?;
+        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password)
+            && let Some(admin) = accounts::ensure_bootstrap_admin(&pool, email, password.expose(), clock.now())
+                .await
+                .map_err(StartupError::BootstrapAdmin)?
+        {
+            tracing::info!(email = %admin.email, "created the bootstrap administrator");
         }
-        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind { address: config.listen.to_string(), source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { address: config.listen.to_string(), source })?.port();
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|source| StartupError::Bind { address: config.listen.to_string(), source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address: config.listen.to_string(), source })?
+            .port();
         let state = web::Data::new(AppState {
             keys: TokenKeys::from_config(&config),
             limiter: RateLimiter::new(redis.clone(), &config.redis_prefix),
@@ -53,6 +63,7 @@ impl Application {
             clock,
             config,
             metrics: Metrics::default(),
+            sla: SlaStore::default(),
         });
         let server = run(listener, state.clone())?;
         Ok(Self { port, server, state })

@@ -2,6 +2,7 @@
 
 use crate::metrics::Metrics;
 use helpdesk_core::rate_limit::RateLimiter;
+use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::tokens::TokenKeys;
 use helpdesk_core::{Clock, Config};
 use redis::aio::ConnectionManager;
@@ -15,4 +16,6 @@ pub struct AppState {
     pub clock: Clock,
     pub config: Config,
     pub metrics: Metrics,
+    /// Calendar and SLA policy versions, cached per process (they never change once written).
+    pub sla: SlaStore,
 }

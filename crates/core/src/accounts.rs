@@ -7,9 +7,9 @@ use crate::organizations::{self, brazil_today};
 use crate::outbox::{self, NewEmail};
 use crate::pagination::{self, PageRequest};
 use crate::tokens::{self, TokenKeys};
-use crate::{passwords, CoreError, FieldError};
+use crate::{CoreError, FieldError, passwords};
 use chrono::{DateTime, TimeDelta, Utc};
-use helpdesk_domain::accounts::{validate_new_password, Email, Role};
+use helpdesk_domain::accounts::{Email, Role, validate_new_password};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -73,11 +73,19 @@ pub struct Caller {
 
 impl Caller {
     pub fn require_admin(&self) -> Result<(), CoreError> {
-        if self.role == Role::Admin { Ok(()) } else { Err(CoreError::forbidden("admin_only", "this action needs an administrator")) }
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(CoreError::forbidden("admin_only", "this action needs an administrator"))
+        }
     }
 
     pub fn require_staff(&self) -> Result<(), CoreError> {
-        if self.role.is_staff() { Ok(()) } else { Err(CoreError::forbidden("staff_only", "this action needs an agent or administrator")) }
+        if self.role.is_staff() {
+            Ok(())
+        } else {
+            Err(CoreError::forbidden("staff_only", "this action needs an agent or administrator"))
+        }
     }
 
     /// Customers see only their own organisation; anything else is answered as not found, so
@@ -153,14 +161,23 @@ fn check_password(field: &str, password: &str, email: Option<&Email>, errors: &m
 }
 
 /// Signs a customer up under the organisation whose active contract holds `signup_code`.
-pub async fn register(pool: &PgPool, input: Registration, current_terms: &str, ip: Option<&str>, now: DateTime<Utc>) -> Result<User, CoreError> {
+pub async fn register(
+    pool: &PgPool,
+    input: Registration,
+    current_terms: &str,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<User, CoreError> {
     let mut errors = Vec::new();
     let email = parse_email("email", &input.email, &mut errors);
     let name = check_name(&input.name, &mut errors);
     let locale = check_locale(input.locale.as_deref(), &mut errors);
     check_password("password", &input.password, email.as_ref(), &mut errors);
     if input.accepted_terms_version != current_terms {
-        errors.push(FieldError::new("accepted_terms_version", format!("must be the current terms version, {current_terms}")));
+        errors.push(FieldError::new(
+            "accepted_terms_version",
+            format!("must be the current terms version, {current_terms}"),
+        ));
     }
     if input.signup_code.trim().is_empty() {
         errors.push(FieldError::new("signup_code", "is required"));
@@ -170,9 +187,12 @@ pub async fn register(pool: &PgPool, input: Registration, current_terms: &str, i
         return Err(CoreError::Validation(errors));
     }
 
-    let organization_id = organizations::organization_with_active_signup_code(pool, input.signup_code.trim(), brazil_today(now))
-        .await?
-        .ok_or_else(|| CoreError::forbidden("no_active_contract", "this signup code does not belong to an active contract"))?;
+    let organization_id =
+        organizations::organization_with_active_signup_code(pool, input.signup_code.trim(), brazil_today(now))
+            .await?
+            .ok_or_else(|| {
+            CoreError::forbidden("no_active_contract", "this signup code does not belong to an active contract")
+        })?;
 
     let hash = passwords::hash(input.password).await?;
     let mut tx = pool.begin().await?;
@@ -229,10 +249,22 @@ pub async fn register(pool: &PgPool, input: Registration, current_terms: &str, i
 
 /// Checks e-mail and password and opens a session. Unknown e-mail, wrong password and disabled
 /// account all take the same time and give the same answer.
-pub async fn login(pool: &PgPool, keys: &TokenKeys, refresh_ttl: TimeDelta, email: &str, password: String, ip: Option<&str>, now: DateTime<Utc>) -> Result<Session, CoreError> {
+pub async fn login(
+    pool: &PgPool,
+    keys: &TokenKeys,
+    refresh_ttl: TimeDelta,
+    email: &str,
+    password: String,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Session, CoreError> {
     let email = Email::parse(email).ok();
     let row = match &email {
-        Some(email) => sqlx::query!("SELECT id, password_hash, disabled_at FROM users WHERE lower(email) = $1", email.as_str()).fetch_optional(pool).await?,
+        Some(email) => {
+            sqlx::query!("SELECT id, password_hash, disabled_at FROM users WHERE lower(email) = $1", email.as_str())
+                .fetch_optional(pool)
+                .await?
+        }
         None => None,
     };
     let (user_id, stored, disabled) = match row {
@@ -245,12 +277,31 @@ pub async fn login(pool: &PgPool, keys: &TokenKeys, refresh_ttl: TimeDelta, emai
     };
     let mut tx = pool.begin().await?;
     let session = open_session(&mut tx, keys, refresh_ttl, user_id, Uuid::now_v7(), now).await?;
-    audit::record(&mut tx, AuditEntry { actor_id: Some(user_id), action: "session.login", subject_type: "user", subject_id: Some(user_id), ip, details: json!({}) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(user_id),
+            action: "session.login",
+            subject_type: "user",
+            subject_id: Some(user_id),
+            ip,
+            details: json!({}),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(session)
 }
 
-async fn open_session(conn: &mut PgConnection, keys: &TokenKeys, refresh_ttl: TimeDelta, user_id: Uuid, family_id: Uuid, now: DateTime<Utc>) -> Result<Session, CoreError> {
+async fn open_session(
+    conn: &mut PgConnection,
+    keys: &TokenKeys,
+    refresh_ttl: TimeDelta,
+    user_id: Uuid,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Session, CoreError> {
     let user = get_user_on(conn, user_id).await?;
     let (refresh_token, hash) = tokens::new_opaque_token();
     let refresh_expires_at = now + refresh_ttl;
@@ -271,7 +322,13 @@ async fn open_session(conn: &mut PgConnection, keys: &TokenKeys, refresh_ttl: Ti
 
 /// Rotates a refresh token: the presented one is spent and a new one of the same family issued.
 /// Presenting a spent token again means it was stolen or replayed: the whole family is revoked.
-pub async fn refresh(pool: &PgPool, keys: &TokenKeys, refresh_ttl: TimeDelta, token: &str, now: DateTime<Utc>) -> Result<Session, CoreError> {
+pub async fn refresh(
+    pool: &PgPool,
+    keys: &TokenKeys,
+    refresh_ttl: TimeDelta,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Session, CoreError> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query!(
         r#"SELECT t.id, t.family_id, t.user_id, t.expires_at, t.used_at, t.revoked_at, u.disabled_at
@@ -284,7 +341,19 @@ pub async fn refresh(pool: &PgPool, keys: &TokenKeys, refresh_ttl: TimeDelta, to
     .ok_or(CoreError::Unauthenticated)?;
     if row.used_at.is_some() && row.revoked_at.is_none() {
         revoke_family(&mut tx, row.family_id, now).await?;
-        audit::record(&mut tx, AuditEntry { actor_id: Some(row.user_id), action: "session.refresh_token_reused", subject_type: "user", subject_id: Some(row.user_id), ip: None, details: json!({ "family_id": row.family_id }) }, now).await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                actor_id: Some(row.user_id),
+                action: "session.refresh_token_reused",
+                subject_type: "user",
+                subject_id: Some(row.user_id),
+                ip: None,
+                details: json!({ "family_id": row.family_id }),
+            },
+            now,
+        )
+        .await?;
         tx.commit().await?;
         tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, "refresh token reused; session family revoked");
         return Err(CoreError::Unauthenticated);
@@ -299,12 +368,20 @@ pub async fn refresh(pool: &PgPool, keys: &TokenKeys, refresh_ttl: TimeDelta, to
 }
 
 async fn revoke_family(conn: &mut PgConnection, family_id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL", family_id, now).execute(conn).await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+        now
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 async fn revoke_all_sessions(conn: &mut PgConnection, user_id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL", user_id, now).execute(conn).await?;
+    sqlx::query!("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL", user_id, now)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -312,9 +389,27 @@ async fn revoke_all_sessions(conn: &mut PgConnection, user_id: Uuid, now: DateTi
 /// is not an error.
 pub async fn logout(pool: &PgPool, token: &str, now: DateTime<Utc>) -> Result<(), CoreError> {
     let mut tx = pool.begin().await?;
-    if let Some(row) = sqlx::query!("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1", tokens::hash_opaque_token(token)).fetch_optional(&mut *tx).await? {
+    if let Some(row) = sqlx::query!(
+        "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1",
+        tokens::hash_opaque_token(token)
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    {
         revoke_family(&mut tx, row.family_id, now).await?;
-        audit::record(&mut tx, AuditEntry { actor_id: Some(row.user_id), action: "session.logout", subject_type: "user", subject_id: Some(row.user_id), ip: None, details: json!({}) }, now).await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                actor_id: Some(row.user_id),
+                action: "session.logout",
+                subject_type: "user",
+                subject_id: Some(row.user_id),
+                ip: None,
+                details: json!({}),
+            },
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -322,10 +417,21 @@ pub async fn logout(pool: &PgPool, token: &str, now: DateTime<Utc>) -> Result<()
 
 /// Starts a password reset. Always succeeds from the caller's point of view, so the answer does
 /// not reveal whether the e-mail has an account.
-pub async fn request_password_reset(pool: &PgPool, email: &str, public_url: &str, ttl: TimeDelta, now: DateTime<Utc>) -> Result<(), CoreError> {
+pub async fn request_password_reset(
+    pool: &PgPool,
+    email: &str,
+    public_url: &str,
+    ttl: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
     let Ok(email) = Email::parse(email) else { return Ok(()) };
     let mut tx = pool.begin().await?;
-    let user = sqlx::query!("SELECT id, name, locale FROM users WHERE lower(email) = $1 AND disabled_at IS NULL", email.as_str()).fetch_optional(&mut *tx).await?;
+    let user = sqlx::query!(
+        "SELECT id, name, locale FROM users WHERE lower(email) = $1 AND disabled_at IS NULL",
+        email.as_str()
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     if let Some(user) = user {
         let (token, hash) = tokens::new_opaque_token();
         let token_id = Uuid::now_v7();
@@ -357,14 +463,31 @@ pub async fn request_password_reset(pool: &PgPool, email: &str, public_url: &str
             now,
         )
         .await?;
-        audit::record(&mut tx, AuditEntry { actor_id: None, action: "user.password_reset_requested", subject_type: "user", subject_id: Some(user.id), ip: None, details: json!({}) }, now).await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                actor_id: None,
+                action: "user.password_reset_requested",
+                subject_type: "user",
+                subject_id: Some(user.id),
+                ip: None,
+                details: json!({}),
+            },
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
 /// Completes a reset: the token is single-use and expires; every session of the user ends.
-pub async fn confirm_password_reset(pool: &PgPool, token: &str, new_password: String, now: DateTime<Utc>) -> Result<(), CoreError> {
+pub async fn confirm_password_reset(
+    pool: &PgPool,
+    token: &str,
+    new_password: String,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query!(
         r#"SELECT t.id, t.user_id, t.expires_at, t.used_at, u.email
@@ -382,22 +505,61 @@ pub async fn confirm_password_reset(pool: &PgPool, token: &str, new_password: St
         return Err(CoreError::Validation(errors));
     }
     let hash = passwords::hash(new_password).await?;
-    sqlx::query!("UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL", row.user_id, now).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+        row.user_id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
     set_password(&mut tx, row.user_id, &hash, now).await?;
-    audit::record(&mut tx, AuditEntry { actor_id: Some(row.user_id), action: "user.password_reset", subject_type: "user", subject_id: Some(row.user_id), ip: None, details: json!({}) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(row.user_id),
+            action: "user.password_reset",
+            subject_type: "user",
+            subject_id: Some(row.user_id),
+            ip: None,
+            details: json!({}),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
-async fn set_password(conn: &mut PgConnection, user_id: Uuid, hash: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1", user_id, hash, now).execute(&mut *conn).await?;
+async fn set_password(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1",
+        user_id,
+        hash,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
     revoke_all_sessions(conn, user_id, now).await
 }
 
 /// Changes the caller's password after checking the current one; every session ends, including
 /// this one, so a stolen session cannot survive the change.
-pub async fn change_password(pool: &PgPool, user_id: Uuid, current: String, new_password: String, now: DateTime<Utc>) -> Result<(), CoreError> {
-    let row = sqlx::query!("SELECT email, password_hash FROM users WHERE id = $1", user_id).fetch_optional(pool).await?.ok_or(CoreError::NotFound("user"))?;
+pub async fn change_password(
+    pool: &PgPool,
+    user_id: Uuid,
+    current: String,
+    new_password: String,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
+    let row = sqlx::query!("SELECT email, password_hash FROM users WHERE id = $1", user_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(CoreError::NotFound("user"))?;
     if !passwords::verify(current, Some(row.password_hash)).await? {
         return Err(CoreError::invalid("current_password", "is not the current password"));
     }
@@ -409,7 +571,19 @@ pub async fn change_password(pool: &PgPool, user_id: Uuid, current: String, new_
     let hash = passwords::hash(new_password).await?;
     let mut tx = pool.begin().await?;
     set_password(&mut tx, user_id, &hash, now).await?;
-    audit::record(&mut tx, AuditEntry { actor_id: Some(user_id), action: "user.password_changed", subject_type: "user", subject_id: Some(user_id), ip: None, details: json!({}) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(user_id),
+            action: "user.password_changed",
+            subject_type: "user",
+            subject_id: Some(user_id),
+            ip: None,
+            details: json!({}),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -440,15 +614,20 @@ pub struct ProfileUpdate {
     pub locale: Option<String>,
 }
 
-pub async fn update_profile(pool: &PgPool, user_id: Uuid, update: ProfileUpdate, now: DateTime<Utc>) -> Result<User, CoreError> {
+pub async fn update_profile(
+    pool: &PgPool,
+    user_id: Uuid,
+    update: ProfileUpdate,
+    now: DateTime<Utc>,
+) -> Result<User, CoreError> {
     let mut errors = Vec::new();
     let name = update.name.as_deref().map(|n| check_name(n, &mut errors));
     let locale = update.locale.as_deref().map(|l| check_locale(Some(l), &mut errors));
     let phone = update.phone.map(|p| p.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()));
-    if let Some(Some(p)) = &phone {
-        if p.chars().count() > 40 || !p.chars().all(|c| c.is_ascii_digit() || " +()-.".contains(c)) {
-            errors.push(FieldError::new("phone", "must be at most 40 characters of digits, spaces and + ( ) - ."));
-        }
+    if let Some(Some(p)) = &phone
+        && (p.chars().count() > 40 || !p.chars().all(|c| c.is_ascii_digit() || " +()-.".contains(c)))
+    {
+        errors.push(FieldError::new("phone", "must be at most 40 characters of digits, spaces and + ( ) - ."));
     }
     if !errors.is_empty() {
         return Err(CoreError::Validation(errors));
@@ -473,7 +652,19 @@ pub async fn update_profile(pool: &PgPool, user_id: Uuid, update: ProfileUpdate,
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(CoreError::NotFound("user"))?;
-    audit::record(&mut tx, AuditEntry { actor_id: Some(user_id), action: "user.profile_updated", subject_type: "user", subject_id: Some(user_id), ip: None, details: json!({}) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(user_id),
+            action: "user.profile_updated",
+            subject_type: "user",
+            subject_id: Some(user_id),
+            ip: None,
+            details: json!({}),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     User::try_from(row)
 }
@@ -487,14 +678,20 @@ pub struct NewStaffUser {
 }
 
 /// An administrator creates an agent or another administrator.
-pub async fn create_staff_user(pool: &PgPool, actor: Option<Uuid>, input: NewStaffUser, now: DateTime<Utc>) -> Result<User, CoreError> {
+pub async fn create_staff_user(
+    pool: &PgPool,
+    actor: Option<Uuid>,
+    input: NewStaffUser,
+    now: DateTime<Utc>,
+) -> Result<User, CoreError> {
     let mut errors = Vec::new();
     let email = parse_email("email", &input.email, &mut errors);
     let name = check_name(&input.name, &mut errors);
     let locale = check_locale(input.locale.as_deref(), &mut errors);
     check_password("password", &input.password, email.as_ref(), &mut errors);
     if !input.role.is_staff() {
-        errors.push(FieldError::new("role", "must be agent or admin; customers sign up with their organisation's code"));
+        errors
+            .push(FieldError::new("role", "must be agent or admin; customers sign up with their organisation's code"));
     }
     let Some(email) = email else { return Err(CoreError::Validation(errors)) };
     if !errors.is_empty() {
@@ -522,18 +719,42 @@ pub async fn create_staff_user(pool: &PgPool, actor: Option<Uuid>, input: NewSta
         _ => CoreError::Database(e),
     })?;
     let user = User::try_from(row)?;
-    audit::record(&mut tx, AuditEntry { actor_id: actor, action: "user.created", subject_type: "user", subject_id: Some(user.id), ip: None, details: json!({ "role": user.role }) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: actor,
+            action: "user.created",
+            subject_type: "user",
+            subject_id: Some(user.id),
+            ip: None,
+            details: json!({ "role": user.role }),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
 
 /// Creates the first administrator from configuration when there is none yet; a no-op otherwise.
-pub async fn ensure_bootstrap_admin(pool: &PgPool, email: &str, password: &str, now: DateTime<Utc>) -> Result<Option<User>, CoreError> {
-    let admins = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users WHERE role = 'admin'"#).fetch_one(pool).await?;
+pub async fn ensure_bootstrap_admin(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, CoreError> {
+    let admins =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users WHERE role = 'admin'"#).fetch_one(pool).await?;
     if admins > 0 {
         return Ok(None);
     }
-    let input = NewStaffUser { email: email.to_owned(), name: "Administrator".into(), role: Role::Admin, password: password.to_owned(), locale: None };
+    let input = NewStaffUser {
+        email: email.to_owned(),
+        name: "Administrator".into(),
+        role: Role::Admin,
+        password: password.to_owned(),
+        locale: None,
+    };
     match create_staff_user(pool, None, input, now).await {
         Ok(user) => Ok(Some(user)),
         // Another instance won the race.
@@ -548,7 +769,11 @@ pub struct UserFilter {
     pub organization_id: Option<Uuid>,
 }
 
-pub async fn list_users(pool: &PgPool, filter: UserFilter, page: PageRequest) -> Result<(Vec<User>, Option<String>), CoreError> {
+pub async fn list_users(
+    pool: &PgPool,
+    filter: UserFilter,
+    page: PageRequest,
+) -> Result<(Vec<User>, Option<String>), CoreError> {
     let (after_at, after_id) = page.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let rows = sqlx::query_as!(
         UserRow,

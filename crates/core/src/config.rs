@@ -85,15 +85,17 @@ impl Config {
             match get(name).as_deref() {
                 None | Some("0" | "false" | "no") => Ok(false),
                 Some("1" | "true" | "yes") => Ok(true),
-                Some(other) => Err(ConfigError::Invalid { name, reason: format!("expected true or false, got '{other}'") }),
+                Some(other) => {
+                    Err(ConfigError::Invalid { name, reason: format!("expected true or false, got '{other}'") })
+                }
             }
         };
         let number = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
             get(name).map_or(Ok(default), |v| {
-                v.parse::<i64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| ConfigError::Invalid { name, reason: format!("expected a positive whole number, got '{v}'") })
+                v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("expected a positive whole number, got '{v}'"),
+                })
             })
         };
         let address = |name: &'static str, default: &str| -> Result<SocketAddr, ConfigError> {
@@ -106,14 +108,20 @@ impl Config {
         let jwt_secret = match get("HELPDESK_JWT_SECRET") {
             Some(secret) if secret.len() >= 32 => Secret::new(secret),
             Some(_) => {
-                return Err(ConfigError::Invalid { name: "HELPDESK_JWT_SECRET", reason: "must have at least 32 characters".into() });
+                return Err(ConfigError::Invalid {
+                    name: "HELPDESK_JWT_SECRET",
+                    reason: "must have at least 32 characters".into(),
+                });
             }
             None if dev_mode => Secret::new(DEV_JWT_SECRET),
             None => return Err(ConfigError::MissingJwtSecret),
         };
         let log_format = text("HELPDESK_LOG_FORMAT", "pretty");
         if !matches!(log_format.as_str(), "pretty" | "json") {
-            return Err(ConfigError::Invalid { name: "HELPDESK_LOG_FORMAT", reason: format!("expected json or pretty, got '{log_format}'") });
+            return Err(ConfigError::Invalid {
+                name: "HELPDESK_LOG_FORMAT",
+                reason: format!("expected json or pretty, got '{log_format}'"),
+            });
         }
         let public_url = text("HELPDESK_PUBLIC_URL", "http://localhost:8080");
         Ok(Config {

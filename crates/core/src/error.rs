@@ -27,6 +27,9 @@ pub enum CoreError {
     /// Authenticated but not allowed; `code` names the missing permission or entitlement.
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
+    /// The organisation's contract does not cover the request (DESIGN R2).
+    #[error("{0}")]
+    NotEntitled(helpdesk_domain::plans::MissingEntitlement),
     /// The resource does not exist, or belongs to an organisation the caller cannot see.
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -4,16 +4,20 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod calendar_admin;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod organizations;
 pub mod outbox;
 pub mod pagination;
 pub mod passwords;
 pub mod rate_limit;
 pub mod redis_conn;
+pub mod sla_store;
+pub mod tickets;
 pub mod tokens;
 
 pub use clock::Clock;

@@ -6,7 +6,7 @@ use crate::accounts::Caller;
 use crate::audit::{self, AuditEntry};
 use crate::error::violated_constraint;
 use crate::pagination::{self, PageRequest};
-use crate::{tokens, CoreError, FieldError};
+use crate::{CoreError, FieldError, tokens};
 use chrono::{DateTime, NaiveDate, Utc};
 use helpdesk_domain::plans::Entitlements;
 use serde_json::json;
@@ -75,12 +75,19 @@ fn check_org_name(raw: &str) -> Result<String, CoreError> {
 
 fn duplicate_name(e: sqlx::Error) -> CoreError {
     match violated_constraint(&e) {
-        Some("organizations_name_key") => CoreError::conflict("organization_name_taken", "an organisation with this name already exists"),
+        Some("organizations_name_key") => {
+            CoreError::conflict("organization_name_taken", "an organisation with this name already exists")
+        }
         _ => CoreError::Database(e),
     }
 }
 
-pub async fn create_organization(pool: &PgPool, actor: &Caller, name: &str, now: DateTime<Utc>) -> Result<Organization, CoreError> {
+pub async fn create_organization(
+    pool: &PgPool,
+    actor: &Caller,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Organization, CoreError> {
     actor.require_admin()?;
     let name = check_org_name(name)?;
     let mut tx = pool.begin().await?;
@@ -89,12 +96,30 @@ pub async fn create_organization(pool: &PgPool, actor: &Caller, name: &str, now:
         .execute(&mut *tx)
         .await
         .map_err(duplicate_name)?;
-    audit::record(&mut tx, AuditEntry { actor_id: Some(actor.user_id), action: "organization.created", subject_type: "organization", subject_id: Some(id), ip: None, details: json!({ "name": name }) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(actor.user_id),
+            action: "organization.created",
+            subject_type: "organization",
+            subject_id: Some(id),
+            ip: None,
+            details: json!({ "name": name }),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Organization { id, name, active_plan: None, created_at: now, updated_at: now })
 }
 
-pub async fn rename_organization(pool: &PgPool, actor: &Caller, id: Uuid, name: &str, now: DateTime<Utc>) -> Result<Organization, CoreError> {
+pub async fn rename_organization(
+    pool: &PgPool,
+    actor: &Caller,
+    id: Uuid,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Organization, CoreError> {
     actor.require_admin()?;
     let name = check_org_name(name)?;
     let updated = sqlx::query!("UPDATE organizations SET name = $2, updated_at = $3 WHERE id = $1", id, name, now)
@@ -108,7 +133,12 @@ pub async fn rename_organization(pool: &PgPool, actor: &Caller, id: Uuid, name: 
 }
 
 /// Another organisation's id answers exactly like an unknown one.
-pub async fn get_organization(pool: &PgPool, caller: &Caller, id: Uuid, now: DateTime<Utc>) -> Result<Organization, CoreError> {
+pub async fn get_organization(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Organization, CoreError> {
     if !caller.may_see_organization(id) {
         return Err(CoreError::NotFound("organization"));
     }
@@ -126,7 +156,12 @@ pub async fn get_organization(pool: &PgPool, caller: &Caller, id: Uuid, now: Dat
     .ok_or(CoreError::NotFound("organization"))
 }
 
-pub async fn list_organizations(pool: &PgPool, caller: &Caller, page: PageRequest, now: DateTime<Utc>) -> Result<(Vec<Organization>, Option<String>), CoreError> {
+pub async fn list_organizations(
+    pool: &PgPool,
+    caller: &Caller,
+    page: PageRequest,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Organization>, Option<String>), CoreError> {
     let (after_at, after_id) = page.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
     // Customers list only their own organisation.
     let only = if caller.role.is_staff() { None } else { Some(caller.organization_id.unwrap_or_else(Uuid::nil)) };
@@ -174,7 +209,13 @@ pub struct NewContract {
     pub ends_on: Option<NaiveDate>,
 }
 
-pub async fn create_contract(pool: &PgPool, actor: &Caller, organization_id: Uuid, input: NewContract, now: DateTime<Utc>) -> Result<Contract, CoreError> {
+pub async fn create_contract(
+    pool: &PgPool,
+    actor: &Caller,
+    organization_id: Uuid,
+    input: NewContract,
+    now: DateTime<Utc>,
+) -> Result<Contract, CoreError> {
     actor.require_admin()?;
     if input.ends_on.is_some_and(|end| end <= input.starts_on) {
         return Err(CoreError::invalid("ends_on", "must be after starts_on"));
@@ -184,7 +225,9 @@ pub async fn create_contract(pool: &PgPool, actor: &Caller, organization_id: Uui
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| CoreError::Validation(vec![FieldError::new("plan", "is not a known plan code")]))?;
-    let exists = sqlx::query_scalar!("SELECT id FROM organizations WHERE id = $1 FOR UPDATE", organization_id).fetch_optional(&mut *tx).await?;
+    let exists = sqlx::query_scalar!("SELECT id FROM organizations WHERE id = $1 FOR UPDATE", organization_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if exists.is_none() {
         return Err(CoreError::NotFound("organization"));
     }
@@ -206,9 +249,29 @@ pub async fn create_contract(pool: &PgPool, actor: &Caller, organization_id: Uui
         Some("contracts_no_overlap") => CoreError::conflict("contract_overlap", "the organisation already has a contract in force during these dates"),
         _ => CoreError::Database(e),
     })?;
-    audit::record(&mut tx, AuditEntry { actor_id: Some(actor.user_id), action: "contract.created", subject_type: "organization", subject_id: Some(organization_id), ip: None, details: json!({ "contract_id": id, "plan": input.plan_code }) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(actor.user_id),
+            action: "contract.created",
+            subject_type: "organization",
+            subject_id: Some(organization_id),
+            ip: None,
+            details: json!({ "contract_id": id, "plan": input.plan_code }),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Contract { id, organization_id, plan_code: input.plan_code, starts_on: input.starts_on, ends_on: input.ends_on, signup_code, created_at: now })
+    Ok(Contract {
+        id,
+        organization_id,
+        plan_code: input.plan_code,
+        starts_on: input.starts_on,
+        ends_on: input.ends_on,
+        signup_code,
+        created_at: now,
+    })
 }
 
 pub async fn list_contracts(pool: &PgPool, caller: &Caller, organization_id: Uuid) -> Result<Vec<Contract>, CoreError> {
@@ -225,7 +288,9 @@ pub async fn list_contracts(pool: &PgPool, caller: &Caller, organization_id: Uui
     .fetch_all(pool)
     .await?;
     if rows.is_empty() {
-        let exists = sqlx::query_scalar!("SELECT id FROM organizations WHERE id = $1", organization_id).fetch_optional(pool).await?;
+        let exists = sqlx::query_scalar!("SELECT id FROM organizations WHERE id = $1", organization_id)
+            .fetch_optional(pool)
+            .await?;
         if exists.is_none() {
             return Err(CoreError::NotFound("organization"));
         }
@@ -234,7 +299,13 @@ pub async fn list_contracts(pool: &PgPool, caller: &Caller, organization_id: Uui
 }
 
 /// Issues a new signup code for a contract; the old one stops working at once.
-pub async fn rotate_signup_code(pool: &PgPool, actor: &Caller, organization_id: Uuid, contract_id: Uuid, now: DateTime<Utc>) -> Result<Contract, CoreError> {
+pub async fn rotate_signup_code(
+    pool: &PgPool,
+    actor: &Caller,
+    organization_id: Uuid,
+    contract_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Contract, CoreError> {
     actor.require_admin()?;
     let mut tx = pool.begin().await?;
     let code = tokens::new_signup_code();
@@ -253,13 +324,29 @@ pub async fn rotate_signup_code(pool: &PgPool, actor: &Caller, organization_id: 
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(CoreError::NotFound("contract"))?;
-    audit::record(&mut tx, AuditEntry { actor_id: Some(actor.user_id), action: "contract.signup_code_rotated", subject_type: "organization", subject_id: Some(organization_id), ip: None, details: json!({ "contract_id": contract_id }) }, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(actor.user_id),
+            action: "contract.signup_code_rotated",
+            subject_type: "organization",
+            subject_id: Some(organization_id),
+            ip: None,
+            details: json!({ "contract_id": contract_id }),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(contract)
 }
 
 /// The organisation a signup code admits, if its contract is in force on `today`.
-pub async fn organization_with_active_signup_code(pool: &PgPool, code: &str, today: NaiveDate) -> Result<Option<Uuid>, CoreError> {
+pub async fn organization_with_active_signup_code(
+    pool: &PgPool,
+    code: &str,
+    today: NaiveDate,
+) -> Result<Option<Uuid>, CoreError> {
     Ok(sqlx::query_scalar!(
         "SELECT organization_id FROM contracts WHERE signup_code = $1 AND starts_on <= $2 AND (ends_on IS NULL OR ends_on > $2)",
         code.to_uppercase(),

@@ -1,8 +1,15 @@
 //! The e-mail outbox (DESIGN §3.5): operations write the e-mails they cause here, inside their own
 //! transaction; the worker delivers them. A unique idempotency key per cause means a retried
 //! operation or a duplicate job can never queue a second copy.
+//!
+//! Delivery protocol (used by the worker, see `helpdesk-worker`'s `jobs/email.rs`):
+//! 1. [`claim_for_delivery`] moves `next_attempt_at` forward by a lease and counts the attempt, in
+//!    one committed statement, *before* SMTP is contacted. A second job for the same row finds it
+//!    not due and does nothing; a worker that dies mid-send leaves a row that becomes due again
+//!    when the lease ends, which the reconciler ([`due_for_delivery`]) picks up.
+//! 2. After SMTP answers: [`mark_sent`], [`schedule_retry`] or [`mark_failed`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -20,10 +27,22 @@ pub struct NewEmail<'a> {
 
 /// Queues an e-mail; returns false when one with the same idempotency key was already queued.
 pub async fn enqueue(conn: &mut PgConnection, email: NewEmail<'_>, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query!(
+    Ok(enqueue_returning_id(conn, email, now).await?.is_some())
+}
+
+/// Queues an e-mail and returns its outbox id, so the caller can push a delivery job for it after
+/// committing (`JobQueue::deliver_email`); `None` when one with the same idempotency key was
+/// already queued.
+pub async fn enqueue_returning_id(
+    conn: &mut PgConnection,
+    email: NewEmail<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let inserted = sqlx::query_scalar!(
         r#"INSERT INTO email_outbox (id, idempotency_key, to_address, to_name, locale, template, payload, next_attempt_at, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-           ON CONFLICT (idempotency_key) DO NOTHING"#,
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING id"#,
         Uuid::now_v7(),
         email.idempotency_key,
         email.to_address,
@@ -33,7 +52,125 @@ pub async fn enqueue(conn: &mut PgConnection, email: NewEmail<'_>, now: DateTime
         email.payload,
         now,
     )
+    .fetch_optional(conn)
+    .await?;
+    Ok(inserted)
+}
+
+/// A row claimed by one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedEmail {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub to_address: String,
+    pub to_name: Option<String>,
+    pub locale: String,
+    pub template: String,
+    pub payload: Value,
+    /// Attempts so far, this one included (1 on the first attempt).
+    pub attempts: i32,
+}
+
+/// Claims a pending, due row for one delivery attempt; `None` when the row is sent, failed, not
+/// due yet, or leased by another attempt (a stale or duplicate job). The claim is committed on its
+/// own so no row lock is held while talking to SMTP.
+pub async fn claim_for_delivery(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+) -> Result<Option<ClaimedEmail>, sqlx::Error> {
+    sqlx::query_as!(
+        ClaimedEmail,
+        r#"UPDATE email_outbox
+           SET attempts = attempts + 1, next_attempt_at = $3, last_attempt_at = $2
+           WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2
+           RETURNING id, idempotency_key, to_address, to_name, locale, template, payload, attempts"#,
+        id,
+        now,
+        now + lease,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records a delivery the SMTP server accepted. Applies whatever attempt holds the lease now: the
+/// message went out, so the row must never be sent again.
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    id: Uuid,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query!(
+        r#"UPDATE email_outbox SET status = 'sent', sent_at = $2, message_id = $3, last_error = NULL
+           WHERE id = $1 AND status = 'pending'"#,
+        id,
+        now,
+        message_id,
+    )
     .execute(conn)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Records a transient failure of `attempt` and when to try again. A no-op when a later attempt
+/// has claimed the row meanwhile (its outcome wins).
+pub async fn schedule_retry(
+    conn: &mut PgConnection,
+    id: Uuid,
+    attempt: i32,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query!(
+        r#"UPDATE email_outbox SET next_attempt_at = $3, last_error = $4
+           WHERE id = $1 AND status = 'pending' AND attempts = $2"#,
+        id,
+        attempt,
+        next_attempt_at,
+        error,
+    )
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Gives up on a row; `error` is shown to admins.
+pub async fn mark_failed(conn: &mut PgConnection, id: Uuid, error: &str) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query!(
+        r#"UPDATE email_outbox SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'"#,
+        id,
+        error,
+    )
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// A pending row that is due: never attempted, backing off past its retry time, or leased by an
+/// attempt that died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueEmail {
+    pub id: Uuid,
+    pub attempts: i32,
+}
+
+/// The oldest due rows, through the partial index on `next_attempt_at`.
+pub async fn due_for_delivery(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DueEmail>, sqlx::Error> {
+    sqlx::query_as!(
+        DueEmail,
+        r#"SELECT id, attempts FROM email_outbox
+           WHERE status = 'pending' AND next_attempt_at <= $1
+           ORDER BY next_attempt_at
+           LIMIT $2"#,
+        now,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
 }

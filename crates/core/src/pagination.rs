@@ -48,7 +48,11 @@ fn decode(cursor: &str) -> Result<(DateTime<Utc>, Uuid), CoreError> {
 }
 
 /// Cuts the extra row off and returns the cursor of the next page, if there is one.
-pub fn finish<T>(mut rows: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> (DateTime<Utc>, Uuid)) -> (Vec<T>, Option<String>) {
+pub fn finish<T>(
+    mut rows: Vec<T>,
+    page: &PageRequest,
+    key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+) -> (Vec<T>, Option<String>) {
     let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
     if rows.len() > limit {
         rows.truncate(limit);
@@ -78,6 +82,8 @@ mod tests {
     #[test]
     fn bad_limits_and_cursors_name_the_field() {
         assert!(matches!(PageRequest::parse(Some(101), None), Err(CoreError::Validation(f)) if f[0].field == "limit"));
-        assert!(matches!(PageRequest::parse(None, Some("garbage!")), Err(CoreError::Validation(f)) if f[0].field == "cursor"));
+        assert!(
+            matches!(PageRequest::parse(None, Some("garbage!")), Err(CoreError::Validation(f)) if f[0].field == "cursor")
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! async executor.
 
 use crate::CoreError;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::sync::OnceLock;
 
 pub async fn hash(password: String) -> Result<String, CoreError> {
@@ -27,9 +27,11 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Co
         Some(hash) => hash,
         None => dummy_hash()?.to_owned(),
     };
-    let matches = tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
-        .await
-        .map_err(|e| CoreError::Internal(format!("password verification task failed: {e}")))?;
+    let matches = tokio::task::spawn_blocking(move || {
+        Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("password verification task failed: {e}")))?;
     Ok(matches && !dummy)
 }
 

@@ -1,8 +1,8 @@
 //! Rate limits kept in Redis, so a limit holds across every API instance. A fixed window per key:
 //! INCR, and EXPIRE on the first hit. Simple, one round trip, and good enough against guessing.
 
-use crate::config::RateLimit;
 use crate::CoreError;
+use crate::config::RateLimit;
 use redis::aio::ConnectionManager;
 
 #[derive(Clone)]

@@ -44,7 +44,9 @@ impl TokenKeys {
         validation.set_issuer(&[&config.jwt_issuer]);
         validation.set_audience(&[&config.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        // Expiry is checked against the application's clock below (the one every operation
+        // uses), not the library's reading of the system time.
+        validation.validate_exp = false;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -59,7 +61,13 @@ impl TokenKeys {
         self.access_ttl
     }
 
-    pub fn issue_access(&self, user: Uuid, role: Role, org: Option<Uuid>, now: DateTime<Utc>) -> Result<String, crate::CoreError> {
+    pub fn issue_access(
+        &self,
+        user: Uuid,
+        role: Role,
+        org: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<String, crate::CoreError> {
         let claims = AccessClaims {
             sub: user,
             role,
@@ -73,15 +81,21 @@ impl TokenKeys {
             .map_err(|e| crate::CoreError::Internal(format!("cannot sign access token: {e}")))
     }
 
-    /// Verifies signature, algorithm, issuer, audience and expiry. Any failure is the same
-    /// `Unauthenticated`: the caller learns nothing about which check failed.
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, crate::CoreError> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+    /// Verifies signature, algorithm, issuer, audience and expiry (at `now`, with 5 s of leeway
+    /// for clock skew). Any failure is the same `Unauthenticated`: the caller learns nothing
+    /// about which check failed.
+    pub fn verify_access(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, crate::CoreError> {
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 tracing::debug!(error = %e, "access token refused");
                 crate::CoreError::Unauthenticated
-            })
+            })?;
+        if claims.exp + 5 < now.timestamp() {
+            tracing::debug!("access token expired");
+            return Err(crate::CoreError::Unauthenticated);
+        }
+        Ok(claims)
     }
 }
 
@@ -124,7 +138,7 @@ mod tests {
         let keys = keys();
         let user = Uuid::now_v7();
         let token = keys.issue_access(user, Role::Agent, None, Utc::now())?;
-        let claims = keys.verify_access(&token)?;
+        let claims = keys.verify_access(&token, Utc::now())?;
         assert_eq!((claims.sub, claims.role, claims.org), (user, Role::Agent, None));
         Ok(())
     }
@@ -133,7 +147,7 @@ mod tests {
     fn expired_token_is_refused() -> Result<(), crate::CoreError> {
         let keys = keys();
         let token = keys.issue_access(Uuid::now_v7(), Role::Admin, None, Utc::now() - TimeDelta::hours(1))?;
-        assert!(keys.verify_access(&token).is_err());
+        assert!(keys.verify_access(&token, Utc::now()).is_err());
         Ok(())
     }
 

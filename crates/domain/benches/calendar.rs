@@ -14,10 +14,7 @@ mod naive {
 
     fn intervals(cal: &BusinessCalendar, date: NaiveDate) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
         let spec = cal.spec();
-        if spec
-            .holiday_rules
-            .iter()
-            .any(|r| r.date_in(date.year()) == Some(date))
+        if spec.holiday_rules.iter().any(|r| r.date_in(date.year()) == Some(date))
             || spec.closed_dates.iter().any(|c| c.date == date)
         {
             return Vec::new();
@@ -28,14 +25,9 @@ mod naive {
         };
         let local = |secs: u32| {
             let t = date.and_hms_opt(0, 0, 0).unwrap() + TimeDelta::seconds(i64::from(secs));
-            spec.time_zone
-                .from_local_datetime(&t)
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
+            spec.time_zone.from_local_datetime(&t).earliest().map(|t| t.with_timezone(&Utc))
         };
-        list.iter()
-            .filter_map(|iv| Some((local(iv.start.seconds())?, local(iv.end.seconds())?)))
-            .collect()
+        list.iter().filter_map(|iv| Some((local(iv.start.seconds())?, local(iv.end.seconds())?))).collect()
     }
 
     pub fn add(cal: &BusinessCalendar, start: DateTime<Utc>, amount: TimeDelta) -> DateTime<Utc> {
@@ -79,9 +71,7 @@ const HOURS: [i64; 4] = [1, 8, 200, 2_000];
 fn bench(c: &mut Criterion) {
     let cal = BusinessCalendar::brazil_default();
     // Tuesday 2026-02-10 10:17:23.5 local: the spans cross Carnival, Easter and year ends.
-    let start = DateTime::parse_from_rfc3339("2026-02-10T13:17:23.5Z")
-        .unwrap()
-        .with_timezone(&Utc);
+    let start = DateTime::parse_from_rfc3339("2026-02-10T13:17:23.5Z").unwrap().with_timezone(&Utc);
     let _ = cal.add_business_time(start, TimeDelta::hours(4_000)); // warm the year tables
 
     let mut g = c.benchmark_group("add_business_time");
@@ -100,10 +90,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("business_time_between");
     for h in HOURS {
         let end = cal.add_business_time(start, TimeDelta::hours(h));
-        assert_eq!(
-            cal.business_time_between(start, end),
-            naive::between(&cal, start, end)
-        );
+        assert_eq!(cal.business_time_between(start, end), naive::between(&cal, start, end));
         g.bench_with_input(BenchmarkId::new("fast", h), &end, |b, &end| {
             b.iter(|| cal.business_time_between(black_box(start), black_box(end)))
         });

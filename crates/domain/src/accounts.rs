@@ -7,6 +7,7 @@ use std::str::FromStr;
 /// What a user is allowed to do. Customers act within their own organisation only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Customer,
     Agent,
@@ -161,9 +162,7 @@ pub fn validate_new_password(password: &str, email: Option<&Email>) -> Result<()
 fn is_common_password(lowered: &str) -> bool {
     // Also catch the usual "append digits/punctuation" variants of a listed word.
     let stem = lowered.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
-    COMMON_PASSWORDS
-        .lines()
-        .any(|common| common == lowered || (!stem.is_empty() && common == stem))
+    COMMON_PASSWORDS.lines().any(|common| common == lowered || (!stem.is_empty() && common == stem))
 }
 
 fn is_single_repeated_char(lowered: &str) -> bool {
@@ -183,7 +182,17 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for raw in ["", "ana", "ana@", "@example.com", "ana@example", "ana@@example.com", "a na@example.com", "ana@.example.com", "ana@example..com"] {
+        for raw in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "ana@@example.com",
+            "a na@example.com",
+            "ana@.example.com",
+            "ana@example..com",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw} should be refused");
         }
     }

@@ -49,10 +49,7 @@ impl TimeOfDay {
 
     /// `hour:minute`; out-of-range values are rejected when the calendar is built.
     pub const fn hm(hour: u32, minute: u32) -> Self {
-        TimeOfDay(
-            hour.saturating_mul(3600)
-                .saturating_add(minute.saturating_mul(60)),
-        )
+        TimeOfDay(hour.saturating_mul(3600).saturating_add(minute.saturating_mul(60)))
     }
 
     /// `hour:minute:second`; out-of-range values are rejected when the calendar is built.
@@ -69,11 +66,7 @@ impl TimeOfDay {
 impl fmt::Display for TimeOfDay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (h, m, s) = (self.0 / 3600, self.0 / 60 % 60, self.0 % 60);
-        if s == 0 {
-            write!(f, "{h:02}:{m:02}")
-        } else {
-            write!(f, "{h:02}:{m:02}:{s:02}")
-        }
+        if s == 0 { write!(f, "{h:02}:{m:02}") } else { write!(f, "{h:02}:{m:02}:{s:02}") }
     }
 }
 
@@ -106,9 +99,7 @@ impl Serialize for TimeOfDay {
 
 impl<'de> Deserialize<'de> for TimeOfDay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -129,10 +120,7 @@ impl OpenInterval {
 
     /// Whole hours, e.g. `OpenInterval::hours(9, 18)`.
     pub const fn hours(start_hour: u32, end_hour: u32) -> Self {
-        OpenInterval {
-            start: TimeOfDay::hm(start_hour, 0),
-            end: TimeOfDay::hm(end_hour, 0),
-        }
+        OpenInterval { start: TimeOfDay::hm(start_hour, 0), end: TimeOfDay::hm(end_hour, 0) }
     }
 
     fn len(&self) -> i64 {
@@ -243,8 +231,7 @@ mod tz_name {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
         let name = String::deserialize(d)?;
-        name.parse::<Tz>()
-            .map_err(|_| serde::de::Error::custom(format!("unknown IANA time zone {name:?}")))
+        name.parse::<Tz>().map_err(|_| serde::de::Error::custom(format!("unknown IANA time zone {name:?}")))
     }
 }
 
@@ -253,11 +240,7 @@ mod tz_name {
 pub enum CalendarError {
     /// An interval ends after 24:00 or does not start before it ends.
     #[error("{day}: interval {start}–{end} must satisfy start < end ≤ 24:00")]
-    BadInterval {
-        day: String,
-        start: TimeOfDay,
-        end: TimeOfDay,
-    },
+    BadInterval { day: String, start: TimeOfDay, end: TimeOfDay },
     /// Intervals of a day overlap or are out of order.
     #[error("{day}: intervals must be sorted and must not overlap")]
     Overlapping { day: String },
@@ -282,9 +265,7 @@ pub struct BusinessCalendar {
 
 impl fmt::Debug for BusinessCalendar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BusinessCalendar")
-            .field("spec", &self.spec)
-            .finish_non_exhaustive()
+        f.debug_struct("BusinessCalendar").field("spec", &self.spec).finish_non_exhaustive()
     }
 }
 
@@ -330,26 +311,18 @@ struct YearTable {
 fn validate_day(day: &str, intervals: &[OpenInterval]) -> Result<(), CalendarError> {
     for iv in intervals {
         if iv.start >= iv.end || iv.end.0 > DAY_SECS {
-            return Err(CalendarError::BadInterval {
-                day: day.to_owned(),
-                start: iv.start,
-                end: iv.end,
-            });
+            return Err(CalendarError::BadInterval { day: day.to_owned(), start: iv.start, end: iv.end });
         }
     }
     if intervals.windows(2).any(|w| w[0].end > w[1].start) {
-        return Err(CalendarError::Overlapping {
-            day: day.to_owned(),
-        });
+        return Err(CalendarError::Overlapping { day: day.to_owned() });
     }
     Ok(())
 }
 
 fn clamp_instant(t: DateTime<Utc>) -> DateTime<Utc> {
-    let lo = NaiveDate::from_ymd_opt(MIN_YEAR, 1, 1)
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
-    let hi = NaiveDate::from_ymd_opt(MAX_YEAR, 1, 1)
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let lo = NaiveDate::from_ymd_opt(MIN_YEAR, 1, 1).map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let hi = NaiveDate::from_ymd_opt(MAX_YEAR, 1, 1).map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
     match (lo, hi) {
         (Some(lo), _) if t < lo => lo,
         (_, Some(hi)) if t > hi => hi,
@@ -380,33 +353,18 @@ pub(crate) fn delta_ns(d: TimeDelta) -> i128 {
 pub(crate) fn ns_delta(ns: i128) -> TimeDelta {
     let secs = i64::try_from(ns.div_euclid(NS)).ok();
     let nanos = u32::try_from(ns.rem_euclid(NS)).unwrap_or(0);
-    secs.and_then(|s| TimeDelta::new(s, nanos))
-        .unwrap_or(if ns < 0 {
-            TimeDelta::MIN
-        } else {
-            TimeDelta::MAX
-        })
+    secs.and_then(|s| TimeDelta::new(s, nanos)).unwrap_or(if ns < 0 { TimeDelta::MIN } else { TimeDelta::MAX })
 }
 
 fn offset_at(tz: Tz, utc_secs: i64) -> Option<i64> {
     let t = DateTime::from_timestamp(utc_secs, 0)?;
-    Some(i64::from(
-        tz.offset_from_utc_datetime(&t.naive_utc())
-            .fix()
-            .local_minus_utc(),
-    ))
+    Some(i64::from(tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()))
 }
 
 /// The first UTC second at which the wall clock in `tz` reads `date` + `secs` or later.
 fn first_instant_at_or_after(tz: Tz, date: NaiveDate, secs: u32) -> Option<i64> {
-    let (date, secs) = if secs >= DAY_SECS {
-        (date.succ_opt()?, secs - DAY_SECS)
-    } else {
-        (date, secs)
-    };
-    let local = date.and_time(chrono::NaiveTime::from_num_seconds_from_midnight_opt(
-        secs, 0,
-    )?);
+    let (date, secs) = if secs >= DAY_SECS { (date.succ_opt()?, secs - DAY_SECS) } else { (date, secs) };
+    let local = date.and_time(chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, 0)?);
     match tz.from_local_datetime(&local) {
         chrono::LocalResult::Single(t) => Some(t.timestamp()),
         chrono::LocalResult::Ambiguous(first, _) => Some(first.timestamp()),
@@ -417,11 +375,7 @@ fn first_instant_at_or_after(tz: Tz, date: NaiveDate, secs: u32) -> Option<i64> 
             let (mut lo, mut hi) = (wall - 15 * 3600, wall + 15 * 3600);
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
-                if mid + offset_at(tz, mid)? >= wall {
-                    hi = mid
-                } else {
-                    lo = mid + 1
-                }
+                if mid + offset_at(tz, mid)? >= wall { hi = mid } else { lo = mid + 1 }
             }
             Some(lo)
         }
@@ -431,21 +385,10 @@ fn first_instant_at_or_after(tz: Tz, date: NaiveDate, secs: u32) -> Option<i64> 
 impl BusinessCalendar {
     /// Validates `spec` and builds the calendar. Closed dates and overrides are sorted by date.
     pub fn new(mut spec: CalendarSpec) -> Result<Self, CalendarError> {
-        for day in [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-            Weekday::Sat,
-            Weekday::Sun,
-        ] {
+        for day in [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun] {
             validate_day(&day.to_string(), spec.weekly_hours.on(day))?;
         }
-        if !Self::WEEK
-            .iter()
-            .any(|&d| !spec.weekly_hours.on(d).is_empty())
-        {
+        if !Self::WEEK.iter().any(|&d| !spec.weekly_hours.on(d).is_empty()) {
             return Err(CalendarError::NoOpeningHours);
         }
         for rule in &spec.holiday_rules {
@@ -454,12 +397,8 @@ impl BusinessCalendar {
         for o in &spec.overrides {
             validate_day(&o.date.to_string(), &o.intervals)?;
         }
-        let mut dates: Vec<NaiveDate> = spec
-            .closed_dates
-            .iter()
-            .map(|c| c.date)
-            .chain(spec.overrides.iter().map(|o| o.date))
-            .collect();
+        let mut dates: Vec<NaiveDate> =
+            spec.closed_dates.iter().map(|c| c.date).chain(spec.overrides.iter().map(|o| o.date)).collect();
         dates.sort_unstable();
         if let Some(w) = dates.windows(2).find(|w| w[0] == w[1]) {
             return Err(CalendarError::DuplicateDate(w[0]));
@@ -469,15 +408,8 @@ impl BusinessCalendar {
         Ok(Self::build(spec))
     }
 
-    const WEEK: [Weekday; 7] = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
+    const WEEK: [Weekday; 7] =
+        [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
 
     fn build(spec: CalendarSpec) -> Self {
         let years = usize::try_from(CACHE_LAST_YEAR - CACHE_FIRST_YEAR + 1).unwrap_or(0);
@@ -520,13 +452,11 @@ impl BusinessCalendar {
         if to <= from {
             return TimeDelta::zero();
         }
-        let (Some((ya, ta, ia)), Some((yb, tb, ib))) =
-            (self.locate(from.timestamp()), self.locate(to.timestamp()))
+        let (Some((ya, ta, ia)), Some((yb, tb, ib))) = (self.locate(from.timestamp()), self.locate(to.timestamp()))
         else {
             return TimeDelta::zero();
         };
-        let mut total =
-            self.before_in_year(&tb, ib, to_ns(to)) - self.before_in_year(&ta, ia, to_ns(from));
+        let mut total = self.before_in_year(&tb, ib, to_ns(to)) - self.before_in_year(&ta, ia, to_ns(from));
         for y in ya..yb {
             total += self.table(y).map_or(0, |t| i128::from(t.total())) * NS;
         }
@@ -574,8 +504,7 @@ impl BusinessCalendar {
                 first_day = 0;
                 continue;
             }
-            let k = first_day
-                + table.cum[first_day..].partition_point(|&c| i128::from(c) * NS - base < rem);
+            let k = first_day + table.cum[first_day..].partition_point(|&c| i128::from(c) * NS - base < rem);
             let day = k.saturating_sub(1);
             let mut rem = rem - (i128::from(table.cum[day]) * NS - base);
             for (a, b) in self.intervals_ns(&table, day) {
@@ -593,20 +522,15 @@ impl BusinessCalendar {
     pub fn is_business_time(&self, at: DateTime<Utc>) -> bool {
         let at = clamp_instant(at);
         let t = to_ns(at);
-        self.locate(at.timestamp()).is_some_and(|(_, table, day)| {
-            self.intervals_ns(&table, day).any(|(a, b)| a <= t && t < b)
-        })
+        self.locate(at.timestamp())
+            .is_some_and(|(_, table, day)| self.intervals_ns(&table, day).any(|(a, b)| a <= t && t < b))
     }
 
     /// The earliest business instant at or after `at` (`at` itself when open).
     pub fn next_business_instant(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         let one = TimeDelta::nanoseconds(1);
         let t = self.add_business_time(at, one);
-        if t == DateTime::<Utc>::MAX_UTC {
-            t
-        } else {
-            t - one
-        }
+        if t == DateTime::<Utc>::MAX_UTC { t } else { t - one }
     }
 
     /// The open intervals of a local date, in UTC (after DST mapping; empty intervals dropped).
@@ -615,9 +539,7 @@ impl BusinessCalendar {
             return Vec::new();
         };
         let day = usize::try_from(date.ordinal0()).unwrap_or(0);
-        self.intervals_ns(&table, day)
-            .map(|(a, b)| (from_ns(a), from_ns(b)))
-            .collect()
+        self.intervals_ns(&table, day).map(|(a, b)| (from_ns(a), from_ns(b))).collect()
     }
 
     /// Every closed date of `year` with its name, sorted: holiday rules, one-off dates and
@@ -629,13 +551,7 @@ impl BusinessCalendar {
             .holiday_rules
             .iter()
             .filter_map(|r| Some((r.date_in(year)?, r.name().to_owned())))
-            .chain(
-                self.spec
-                    .closed_dates
-                    .iter()
-                    .filter(|c| c.date.year() == year)
-                    .map(|c| (c.date, c.name.clone())),
-            )
+            .chain(self.spec.closed_dates.iter().filter(|c| c.date.year() == year).map(|c| (c.date, c.name.clone())))
             .filter(|(d, _)| self.override_on(*d).is_none())
             .chain(
                 self.spec
@@ -660,11 +576,7 @@ impl BusinessCalendar {
 
     /// Closed dates (with names) whose local date lies within `[from, to]` and that would
     /// otherwise have had opening hours — the days a clock over that span skipped.
-    pub fn closed_days_skipped(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Vec<(NaiveDate, String)> {
+    pub fn closed_days_skipped(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(NaiveDate, String)> {
         let (from, to) = (clamp_instant(from), clamp_instant(to));
         if to < from {
             return Vec::new();
@@ -674,17 +586,12 @@ impl BusinessCalendar {
         let last = to.with_timezone(&tz).date_naive();
         (first.year()..=last.year())
             .flat_map(|y| self.closed_days_in_year(y))
-            .filter(|(d, _)| {
-                (first..=last).contains(d) && !self.spec.weekly_hours.on(d.weekday()).is_empty()
-            })
+            .filter(|(d, _)| (first..=last).contains(d) && !self.spec.weekly_hours.on(d.weekday()).is_empty())
             .collect()
     }
 
     fn override_on(&self, date: NaiveDate) -> Option<usize> {
-        self.spec
-            .overrides
-            .binary_search_by_key(&date, |o| o.date)
-            .ok()
+        self.spec.overrides.binary_search_by_key(&date, |o| o.date).ok()
     }
 
     fn day_intervals(&self, source: DaySource) -> &[OpenInterval] {
@@ -697,11 +604,7 @@ impl BusinessCalendar {
 
     /// A day's intervals as UTC nanoseconds. Ordinary days are pure arithmetic; only days that
     /// are not 24 h long (DST changes) consult the zone.
-    fn intervals_ns<'a>(
-        &'a self,
-        table: &'a YearTable,
-        day: usize,
-    ) -> impl Iterator<Item = (i128, i128)> + 'a {
+    fn intervals_ns<'a>(&'a self, table: &'a YearTable, day: usize) -> impl Iterator<Item = (i128, i128)> + 'a {
         let start = table.day_start.get(day).copied().unwrap_or(0);
         let next = table.day_start.get(day + 1).copied().unwrap_or(start);
         let source = table.source.get(day).copied().unwrap_or(DaySource::Closed);
@@ -712,13 +615,7 @@ impl BusinessCalendar {
         })
     }
 
-    fn resolve(
-        &self,
-        date: NaiveDate,
-        start: i64,
-        next: i64,
-        iv: &OpenInterval,
-    ) -> Option<(i64, i64)> {
+    fn resolve(&self, date: NaiveDate, start: i64, next: i64, iv: &OpenInterval) -> Option<(i64, i64)> {
         if next - start == i64::from(DAY_SECS) {
             return Some((start + i64::from(iv.start.0), start + i64::from(iv.end.0)));
         }
@@ -732,10 +629,7 @@ impl BusinessCalendar {
 
     /// Business nanoseconds from the start of the table's year up to `t` (which is in `day`).
     fn before_in_year(&self, table: &YearTable, day: usize, t: i128) -> i128 {
-        let in_day: i128 = self
-            .intervals_ns(table, day)
-            .map(|(a, b)| (b.min(t) - a).max(0))
-            .sum();
+        let in_day: i128 = self.intervals_ns(table, day).map(|(a, b)| (b.min(t) - a).max(0)).sum();
         i128::from(table.cum.get(day).copied().unwrap_or(0)) * NS + in_day
     }
 
@@ -749,10 +643,7 @@ impl BusinessCalendar {
             } else if t >= *table.day_start.last()? {
                 year += 1;
             } else {
-                let day = table
-                    .day_start
-                    .partition_point(|&s| s <= t)
-                    .saturating_sub(1);
+                let day = table.day_start.partition_point(|&s| s <= t).saturating_sub(1);
                 return Some((year, table, day));
             }
         }
@@ -761,9 +652,7 @@ impl BusinessCalendar {
 
     fn table(&self, year: i32) -> Option<Cow<'_, YearTable>> {
         if (CACHE_FIRST_YEAR..=CACHE_LAST_YEAR).contains(&year) {
-            let slot = self
-                .cache
-                .get(usize::try_from(year - CACHE_FIRST_YEAR).ok()?)?;
+            let slot = self.cache.get(usize::try_from(year - CACHE_FIRST_YEAR).ok()?)?;
             if let Some(t) = slot.get() {
                 return Some(Cow::Borrowed(t));
             }
@@ -778,15 +667,10 @@ impl BusinessCalendar {
         let first = NaiveDate::from_ymd_opt(year, 1, 1)?;
         let next_first = NaiveDate::from_ymd_opt(year.checked_add(1)?, 1, 1)?;
         let n = usize::try_from(next_first.signed_duration_since(first).num_days()).ok()?;
-        let mut source: Vec<DaySource> = first
-            .iter_days()
-            .take(n)
-            .map(|d| DaySource::Weekly(d.weekday()))
-            .collect();
+        let mut source: Vec<DaySource> = first.iter_days().take(n).map(|d| DaySource::Weekly(d.weekday())).collect();
         let mut close = |d: NaiveDate, src: DaySource| {
             if d.year() == year
-                && let Some(slot) =
-                    source.get_mut(usize::try_from(d.ordinal0()).unwrap_or(usize::MAX))
+                && let Some(slot) = source.get_mut(usize::try_from(d.ordinal0()).unwrap_or(usize::MAX))
             {
                 *slot = src;
             }
@@ -798,21 +682,11 @@ impl BusinessCalendar {
         }
         let in_year = |d: NaiveDate| d >= first && d < next_first;
         let lo = self.spec.closed_dates.partition_point(|c| c.date < first);
-        for c in self.spec.closed_dates[lo..]
-            .iter()
-            .take_while(|c| in_year(c.date))
-        {
+        for c in self.spec.closed_dates[lo..].iter().take_while(|c| in_year(c.date)) {
             close(c.date, DaySource::Closed);
         }
         let lo = self.spec.overrides.partition_point(|o| o.date < first);
-        for (i, o) in self
-            .spec
-            .overrides
-            .iter()
-            .enumerate()
-            .skip(lo)
-            .take_while(|(_, o)| in_year(o.date))
-        {
+        for (i, o) in self.spec.overrides.iter().enumerate().skip(lo).take_while(|(_, o)| in_year(o.date)) {
             close(o.date, DaySource::Override(i));
         }
         let mut day_start = Vec::with_capacity(n + 1);
@@ -833,12 +707,7 @@ impl BusinessCalendar {
             }
             cum.push(acc);
         }
-        Some(YearTable {
-            first,
-            day_start,
-            cum,
-            source,
-        })
+        Some(YearTable { first, day_start, cum, source })
     }
 }
 

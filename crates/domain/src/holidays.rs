@@ -23,12 +23,7 @@ pub enum HolidayRule {
     /// A day relative to Gregorian Easter Sunday (Good Friday = −2, Corpus Christi = +60).
     EasterOffset { offset_days: i32, name: String },
     /// E.g. the fourth Thursday of November, or the last Monday of May.
-    NthWeekday {
-        month: u32,
-        weekday: Weekday,
-        occurrence: Occurrence,
-        name: String,
-    },
+    NthWeekday { month: u32, weekday: Weekday, occurrence: Occurrence, name: String },
 }
 
 /// A single closed date an admin adds (a local holiday, an office move…).
@@ -80,34 +75,17 @@ pub fn easter_sunday(year: i32) -> Option<NaiveDate> {
 impl HolidayRule {
     /// A fixed month/day holiday.
     pub fn fixed(month: u32, day: u32, name: impl Into<String>) -> Self {
-        HolidayRule::Fixed {
-            month,
-            day,
-            name: name.into(),
-        }
+        HolidayRule::Fixed { month, day, name: name.into() }
     }
 
     /// A holiday `offset_days` after (negative: before) Easter Sunday.
     pub fn easter(offset_days: i32, name: impl Into<String>) -> Self {
-        HolidayRule::EasterOffset {
-            offset_days,
-            name: name.into(),
-        }
+        HolidayRule::EasterOffset { offset_days, name: name.into() }
     }
 
     /// The `occurrence` of `weekday` in `month`.
-    pub fn nth_weekday(
-        month: u32,
-        weekday: Weekday,
-        occurrence: Occurrence,
-        name: impl Into<String>,
-    ) -> Self {
-        HolidayRule::NthWeekday {
-            month,
-            weekday,
-            occurrence,
-            name: name.into(),
-        }
+    pub fn nth_weekday(month: u32, weekday: Weekday, occurrence: Occurrence, name: impl Into<String>) -> Self {
+        HolidayRule::NthWeekday { month, weekday, occurrence, name: name.into() }
     }
 
     /// The holiday's display name.
@@ -131,15 +109,10 @@ impl HolidayRule {
             }
             HolidayRule::EasterOffset { offset_days, .. } => {
                 if !(-300..=300).contains(&offset_days) {
-                    return Err(RuleError::InvalidEasterOffset {
-                        name,
-                        offset: offset_days,
-                    });
+                    return Err(RuleError::InvalidEasterOffset { name, offset: offset_days });
                 }
             }
-            HolidayRule::NthWeekday {
-                month, occurrence, ..
-            } => {
+            HolidayRule::NthWeekday { month, occurrence, .. } => {
                 if !(1..=12).contains(&month) {
                     return Err(RuleError::InvalidMonth { name, month });
                 }
@@ -161,21 +134,10 @@ impl HolidayRule {
             HolidayRule::EasterOffset { offset_days, .. } => {
                 let easter = easter_sunday(year)?;
                 let delta = Days::new(u64::from(offset_days.unsigned_abs()));
-                if offset_days >= 0 {
-                    easter.checked_add_days(delta)
-                } else {
-                    easter.checked_sub_days(delta)
-                }
+                if offset_days >= 0 { easter.checked_add_days(delta) } else { easter.checked_sub_days(delta) }
             }
-            HolidayRule::NthWeekday {
-                month,
-                weekday,
-                occurrence,
-                ..
-            } => match occurrence {
-                Occurrence::Nth(nth) => {
-                    NaiveDate::from_weekday_of_month_opt(year, month, weekday, nth)
-                }
+            HolidayRule::NthWeekday { month, weekday, occurrence, .. } => match occurrence {
+                Occurrence::Nth(nth) => NaiveDate::from_weekday_of_month_opt(year, month, weekday, nth),
                 Occurrence::Last => last_weekday_of_month(year, month, weekday),
             },
         }
@@ -235,13 +197,7 @@ mod tests {
     #[test]
     fn easter_offsets_2026() {
         let rules = brazil_national_rules();
-        let by_name = |n: &str| {
-            rules
-                .iter()
-                .find(|r| r.name().starts_with(n))
-                .unwrap()
-                .date_in(2026)
-        };
+        let by_name = |n: &str| rules.iter().find(|r| r.name().starts_with(n)).unwrap().date_in(2026);
         assert_eq!(by_name("Carnaval (segunda"), Some(d(2026, 2, 16)));
         assert_eq!(by_name("Carnaval (terça"), Some(d(2026, 2, 17)));
         assert_eq!(by_name("Sexta-feira Santa"), Some(d(2026, 4, 3)));
@@ -250,8 +206,7 @@ mod tests {
 
     #[test]
     fn nth_and_last_weekday() {
-        let thanksgiving =
-            HolidayRule::nth_weekday(11, Weekday::Thu, Occurrence::Nth(4), "Thanksgiving");
+        let thanksgiving = HolidayRule::nth_weekday(11, Weekday::Thu, Occurrence::Nth(4), "Thanksgiving");
         assert_eq!(thanksgiving.date_in(2026), Some(d(2026, 11, 26)));
         let memorial = HolidayRule::nth_weekday(5, Weekday::Mon, Occurrence::Last, "Memorial Day");
         assert_eq!(memorial.date_in(2026), Some(d(2026, 5, 25)));
@@ -273,11 +228,7 @@ mod tests {
     fn invalid_rules_are_rejected() {
         assert!(HolidayRule::fixed(2, 30, "x").validate().is_err());
         assert!(HolidayRule::fixed(13, 1, "x").validate().is_err());
-        assert!(
-            HolidayRule::nth_weekday(1, Weekday::Mon, Occurrence::Nth(0), "x")
-                .validate()
-                .is_err()
-        );
+        assert!(HolidayRule::nth_weekday(1, Weekday::Mon, Occurrence::Nth(0), "x").validate().is_err());
         assert!(HolidayRule::easter(400, "x").validate().is_err());
     }
 

@@ -6,3 +6,5 @@ pub mod calendar;
 pub mod holidays;
 pub mod plans;
 pub mod sla;
+pub mod sla_projection;
+pub mod tickets;

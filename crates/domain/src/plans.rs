@@ -16,6 +16,7 @@ pub struct Entitlements {
 /// What kind of request a ticket is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Category {
     /// Customer service: billing, commercial, account. Every plan has it.
     Service,
@@ -62,11 +63,7 @@ impl Entitlements {
 
     /// May the organisation book another meeting, having booked `used` this month?
     pub fn check_meeting(&self, used: u32) -> Result<(), MissingEntitlement> {
-        if used < self.consultancy_meetings_per_month {
-            Ok(())
-        } else {
-            Err(MissingEntitlement::ConsultancyMeetings)
-        }
+        if used < self.consultancy_meetings_per_month { Ok(()) } else { Err(MissingEntitlement::ConsultancyMeetings) }
     }
 }
 
@@ -74,9 +71,12 @@ impl Entitlements {
 mod tests {
     use super::*;
 
-    const ESSENCIAL: Entitlements = Entitlements { technical_support: false, emergency_priority: false, consultancy_meetings_per_month: 0 };
-    const PRO: Entitlements = Entitlements { technical_support: true, emergency_priority: false, consultancy_meetings_per_month: 1 };
-    const PREMIUM: Entitlements = Entitlements { technical_support: true, emergency_priority: true, consultancy_meetings_per_month: 2 };
+    const ESSENCIAL: Entitlements =
+        Entitlements { technical_support: false, emergency_priority: false, consultancy_meetings_per_month: 0 };
+    const PRO: Entitlements =
+        Entitlements { technical_support: true, emergency_priority: false, consultancy_meetings_per_month: 1 };
+    const PREMIUM: Entitlements =
+        Entitlements { technical_support: true, emergency_priority: true, consultancy_meetings_per_month: 2 };
 
     #[test]
     fn essencial_has_customer_service_only() {

@@ -22,6 +22,7 @@ pub const DEFAULT_AT_RISK_FRACTION: f64 = 0.8;
 /// How urgent a ticket is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     /// Service down.
     Critical,
@@ -36,6 +37,7 @@ pub enum Severity {
 /// What an SLA target measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Metric {
     /// Until the first agent reply. Never pauses in the default policy.
     FirstResponse,
@@ -51,6 +53,7 @@ impl Metric {
 /// Which clock a target counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ClockMode {
     /// Only the business calendar's open time.
     Business,
@@ -70,18 +73,12 @@ pub struct Target {
 impl Target {
     /// `hours` of business time.
     pub fn business_hours(hours: i64) -> Self {
-        Target {
-            duration: TimeDelta::hours(hours),
-            mode: ClockMode::Business,
-        }
+        Target { duration: TimeDelta::hours(hours), mode: ClockMode::Business }
     }
 
     /// `hours` of wall time (24×7).
     pub fn calendar_hours(hours: i64) -> Self {
-        Target {
-            duration: TimeDelta::hours(hours),
-            mode: ClockMode::Calendar,
-        }
+        Target { duration: TimeDelta::hours(hours), mode: ClockMode::Calendar }
     }
 }
 
@@ -150,22 +147,13 @@ impl SlaPolicy {
             plan: plan.to_owned(),
             severity,
             emergency: false,
-            targets: Targets {
-                first_response: b(fr),
-                resolution: b(res),
-            },
+            targets: Targets { first_response: b(fr), resolution: b(res) },
         };
         let mut rows = vec![row("essencial", None, 16, 40)];
-        for (plan, table) in [
-            ("pro", [(2, 8), (4, 16), (8, 40), (16, 72)]),
-            ("premium", [(1, 4), (2, 8), (4, 24), (8, 40)]),
-        ] {
-            let severities = [
-                Severity::Critical,
-                Severity::High,
-                Severity::Normal,
-                Severity::Low,
-            ];
+        for (plan, table) in
+            [("pro", [(2, 8), (4, 16), (8, 40), (16, 72)]), ("premium", [(1, 4), (2, 8), (4, 24), (8, 40)])]
+        {
+            let severities = [Severity::Critical, Severity::High, Severity::Normal, Severity::Low];
             for (sev, (fr, res)) in severities.into_iter().zip(table) {
                 rows.push(row(plan, Some(sev), fr, res));
             }
@@ -174,18 +162,12 @@ impl SlaPolicy {
             plan: "premium".to_owned(),
             severity: None,
             emergency: true,
-            targets: Targets {
-                first_response: Target::calendar_hours(1),
-                resolution: Target::calendar_hours(4),
-            },
+            targets: Targets { first_response: Target::calendar_hours(1), resolution: Target::calendar_hours(4) },
         });
         SlaPolicy {
             version: 1,
             rows,
-            pause_rules: vec![PauseRule {
-                status: "waiting_customer".to_owned(),
-                metrics: vec![Metric::Resolution],
-            }],
+            pause_rules: vec![PauseRule { status: "waiting_customer".to_owned(), metrics: vec![Metric::Resolution] }],
             at_risk_fraction: DEFAULT_AT_RISK_FRACTION,
         }
     }
@@ -198,29 +180,17 @@ impl SlaPolicy {
                 self.rows.iter().find(|r| {
                     r.plan == plan
                         && r.emergency == emergency
-                        && if exact {
-                            r.severity == Some(severity)
-                        } else {
-                            r.severity.is_none()
-                        }
+                        && if exact { r.severity == Some(severity) } else { r.severity.is_none() }
                 })
             };
-            matching(true)
-                .or_else(|| matching(false))
-                .map(|r| r.targets)
+            matching(true).or_else(|| matching(false)).map(|r| r.targets)
         };
-        if emergency {
-            find(true).or_else(|| find(false))
-        } else {
-            find(false)
-        }
+        if emergency { find(true).or_else(|| find(false)) } else { find(false) }
     }
 
     /// Whether a ticket in `status` has `metric` paused.
     pub fn pauses(&self, status: &str, metric: Metric) -> bool {
-        self.pause_rules
-            .iter()
-            .any(|r| r.status == status && r.metrics.contains(&metric))
+        self.pause_rules.iter().any(|r| r.status == status && r.metrics.contains(&metric))
     }
 }
 
@@ -238,11 +208,7 @@ pub struct ClockEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClockEventKind {
     /// Both metrics start running. Must be the first event.
-    Started {
-        targets: Targets,
-        calendar_version: u32,
-        policy_version: u32,
-    },
+    Started { targets: Targets, calendar_version: u32, policy_version: u32 },
     /// The metric stops counting (it must be running).
     Paused { metric: Metric },
     /// The metric counts again (it must be paused).
@@ -252,16 +218,9 @@ pub enum ClockEventKind {
     /// The ticket was reopened: resolution (which must be met) runs again, consumed time kept.
     Reopened,
     /// One metric's target changed (e.g. severity changed).
-    TargetChanged {
-        metric: Metric,
-        target: Target,
-        policy_version: u32,
-    },
+    TargetChanged { metric: Metric, target: Target, policy_version: u32 },
     /// A new policy version replaced both targets.
-    PolicyChanged {
-        targets: Targets,
-        policy_version: u32,
-    },
+    PolicyChanged { targets: Targets, policy_version: u32 },
     /// The organisation's calendar changed; business time from now on uses this version.
     CalendarChanged { calendar_version: u32 },
 }
@@ -328,17 +287,10 @@ pub enum SlaError {
     AlreadyStarted,
     /// Events must be in non-decreasing time order.
     #[error("event at {at} is earlier than the previous event at {previous}")]
-    OutOfOrder {
-        at: DateTime<Utc>,
-        previous: DateTime<Utc>,
-    },
+    OutOfOrder { at: DateTime<Utc>, previous: DateTime<Utc> },
     /// The event does not fit the metric's phase (e.g. resume when not paused).
     #[error("cannot apply {event} to {metric:?} while it is {phase:?}")]
-    InvalidTransition {
-        event: &'static str,
-        metric: Metric,
-        phase: ClockPhase,
-    },
+    InvalidTransition { event: &'static str, metric: Metric, phase: ClockPhase },
     /// An event cites a calendar version the source does not have.
     #[error("calendar version {0} is unknown")]
     UnknownCalendar(u32),
@@ -347,6 +299,7 @@ pub enum SlaError {
 /// Where a metric's clock stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ClockPhase {
     /// Counting.
     Running,
@@ -506,13 +459,8 @@ impl MetricClock {
         }
     }
 
-    fn calendar<'c, C: CalendarSource + ?Sized>(
-        &self,
-        calendars: &'c C,
-    ) -> Result<&'c BusinessCalendar, SlaError> {
-        calendars
-            .calendar(self.calendar_version)
-            .ok_or(SlaError::UnknownCalendar(self.calendar_version))
+    fn calendar<'c, C: CalendarSource + ?Sized>(&self, calendars: &'c C) -> Result<&'c BusinessCalendar, SlaError> {
+        calendars.calendar(self.calendar_version).ok_or(SlaError::UnknownCalendar(self.calendar_version))
     }
 
     fn measure<C: CalendarSource + ?Sized>(
@@ -534,19 +482,15 @@ impl MetricClock {
         calendars: &C,
     ) -> Result<DateTime<Utc>, SlaError> {
         Ok(match self.target.mode {
-            ClockMode::Calendar => from
-                .checked_add_signed(amount.max(TimeDelta::zero()))
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ClockMode::Calendar => {
+                from.checked_add_signed(amount.max(TimeDelta::zero())).unwrap_or(DateTime::<Utc>::MAX_UTC)
+            }
             ClockMode::Business => self.calendar(calendars)?.add_business_time(from, amount),
         })
     }
 
     /// Counts running time up to `to`, noting when the target is reached.
-    fn advance<C: CalendarSource + ?Sized>(
-        &mut self,
-        to: DateTime<Utc>,
-        calendars: &C,
-    ) -> Result<(), SlaError> {
+    fn advance<C: CalendarSource + ?Sized>(&mut self, to: DateTime<Utc>, calendars: &C) -> Result<(), SlaError> {
         let Phase::Running { since } = self.phase else {
             return Ok(());
         };
@@ -560,15 +504,8 @@ impl MetricClock {
             let left = ns_delta(delta_ns(self.target.duration) - delta_ns(before));
             self.target_reached_at = Some(self.project(since, left, calendars)?);
         }
-        let calendar_version =
-            (self.target.mode == ClockMode::Business).then_some(self.calendar_version);
-        self.counted.push(CountedSegment {
-            from: since,
-            to,
-            counted,
-            mode: self.target.mode,
-            calendar_version,
-        });
+        let calendar_version = (self.target.mode == ClockMode::Business).then_some(self.calendar_version);
+        self.counted.push(CountedSegment { from: since, to, counted, mode: self.target.mode, calendar_version });
         self.phase = Phase::Running { since: to };
         Ok(())
     }
@@ -579,19 +516,12 @@ impl MetricClock {
         push_new(&mut self.policy_versions, policy_version);
         // The breach is judged against the current target; a lowered target already exceeded
         // is reached at the moment of the change.
-        self.target_reached_at = if self.consumed >= target.duration {
-            self.target_reached_at.or(Some(at))
-        } else {
-            None
-        };
+        self.target_reached_at =
+            if self.consumed >= target.duration { self.target_reached_at.or(Some(at)) } else { None };
     }
 
     fn transition_error(&self, event: &'static str) -> SlaError {
-        SlaError::InvalidTransition {
-            event,
-            metric: self.metric,
-            phase: self.phase(),
-        }
+        SlaError::InvalidTransition { event, metric: self.metric, phase: self.phase() }
     }
 
     fn state<C: CalendarSource + ?Sized>(
@@ -624,11 +554,7 @@ impl MetricClock {
             consumed: self.consumed,
             remaining,
             due_at,
-            met_at: if let Phase::Met { at } = self.phase {
-                Some(at)
-            } else {
-                None
-            },
+            met_at: if let Phase::Met { at } = self.phase { Some(at) } else { None },
             breached: breached_at.is_some(),
             breached_at,
             at_risk: !met && breached_at.is_none() && consumed_ns >= threshold,
@@ -653,10 +579,7 @@ impl SlaClock {
     }
 
     /// Replays `events` in one go.
-    pub fn replay<C: CalendarSource + ?Sized>(
-        events: &[ClockEvent],
-        calendars: &C,
-    ) -> Result<Self, SlaError> {
+    pub fn replay<C: CalendarSource + ?Sized>(events: &[ClockEvent], calendars: &C) -> Result<Self, SlaError> {
         let mut clock = Self::new();
         clock.apply_all(events, calendars)?;
         Ok(clock)
@@ -672,11 +595,7 @@ impl SlaClock {
     }
 
     /// Applies one event. On error the clock is unchanged.
-    pub fn apply<C: CalendarSource + ?Sized>(
-        &mut self,
-        event: &ClockEvent,
-        calendars: &C,
-    ) -> Result<(), SlaError> {
+    pub fn apply<C: CalendarSource + ?Sized>(&mut self, event: &ClockEvent, calendars: &C) -> Result<(), SlaError> {
         let mut next = self.clone();
         next.apply_in_place(event, calendars)?;
         *self = next;
@@ -685,12 +604,7 @@ impl SlaClock {
 
     /// The events that a status change to `status` implies under `policy`: a pause for each
     /// running metric the status pauses, a resume for each paused metric it does not.
-    pub fn status_change_events(
-        &self,
-        policy: &SlaPolicy,
-        status: &str,
-        at: DateTime<Utc>,
-    ) -> Vec<ClockEvent> {
+    pub fn status_change_events(&self, policy: &SlaPolicy, status: &str, at: DateTime<Utc>) -> Vec<ClockEvent> {
         let Some(metrics) = &self.metrics else {
             return Vec::new();
         };
@@ -719,12 +633,7 @@ impl SlaClock {
         {
             return Err(SlaError::OutOfOrder { at, previous });
         }
-        if let ClockEventKind::Started {
-            targets,
-            calendar_version,
-            policy_version,
-        } = &event.kind
-        {
+        if let ClockEventKind::Started { targets, calendar_version, policy_version } = &event.kind {
             if self.metrics.is_some() {
                 return Err(SlaError::AlreadyStarted);
             }
@@ -752,13 +661,7 @@ impl SlaClock {
             m.advance(at, calendars)?;
         }
         let [fr, res] = metrics;
-        let pick = |metric: Metric| -> usize {
-            if metric == Metric::FirstResponse {
-                0
-            } else {
-                1
-            }
-        };
+        let pick = |metric: Metric| -> usize { if metric == Metric::FirstResponse { 0 } else { 1 } };
         let name = event.kind.name();
         match &event.kind {
             ClockEventKind::Started { .. } => return Err(SlaError::AlreadyStarted),
@@ -774,20 +677,14 @@ impl SlaClock {
                 let Phase::Paused { since } = m.phase else {
                     return Err(m.transition_error(name));
                 };
-                m.paused.push(PausedSegment {
-                    from: since,
-                    to: at,
-                });
+                m.paused.push(PausedSegment { from: since, to: at });
                 m.phase = Phase::Running { since: at };
             }
             ClockEventKind::Met { metric } => {
                 let m = metrics_mut(fr, res, pick(*metric));
                 match m.phase {
                     Phase::Met { .. } => return Err(m.transition_error(name)),
-                    Phase::Paused { since } => m.paused.push(PausedSegment {
-                        from: since,
-                        to: at,
-                    }),
+                    Phase::Paused { since } => m.paused.push(PausedSegment { from: since, to: at }),
                     Phase::Running { .. } => {}
                 }
                 m.phase = Phase::Met { at };
@@ -798,17 +695,10 @@ impl SlaClock {
                 };
                 res.phase = Phase::Running { since: at };
             }
-            ClockEventKind::TargetChanged {
-                metric,
-                target,
-                policy_version,
-            } => {
+            ClockEventKind::TargetChanged { metric, target, policy_version } => {
                 metrics_mut(fr, res, pick(*metric)).set_target(*target, *policy_version, at);
             }
-            ClockEventKind::PolicyChanged {
-                targets,
-                policy_version,
-            } => {
+            ClockEventKind::PolicyChanged { targets, policy_version } => {
                 fr.set_target(targets.first_response, *policy_version, at);
                 res.set_target(targets.resolution, *policy_version, at);
             }
@@ -855,10 +745,7 @@ impl SlaClock {
             let state = m.state(now, calendars, at_risk_fraction)?;
             let mut paused = m.paused.clone();
             if let Phase::Paused { since } = m.phase {
-                paused.push(PausedSegment {
-                    from: since,
-                    to: now,
-                });
+                paused.push(PausedSegment { from: since, to: now });
             }
             let mut closed_days_skipped: Vec<SkippedDay> = Vec::new();
             for seg in &m.counted {
@@ -880,10 +767,7 @@ impl SlaClock {
                 policy_versions: m.policy_versions,
             })
         };
-        Ok(SlaExplanation {
-            first_response: explain(fr)?,
-            resolution: explain(res)?,
-        })
+        Ok(SlaExplanation { first_response: explain(fr)?, resolution: explain(res)? })
     }
 
     fn advanced_to<C: CalendarSource + ?Sized>(
@@ -900,11 +784,7 @@ impl SlaClock {
     }
 }
 
-fn metrics_mut<'a>(
-    fr: &'a mut MetricClock,
-    res: &'a mut MetricClock,
-    index: usize,
-) -> &'a mut MetricClock {
+fn metrics_mut<'a>(fr: &'a mut MetricClock, res: &'a mut MetricClock, index: usize) -> &'a mut MetricClock {
     if index == 0 { fr } else { res }
 }
 

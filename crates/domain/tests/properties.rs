@@ -3,9 +3,7 @@
 //! calendars whose hours cross DST changes.
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
-use helpdesk_domain::calendar::{
-    BusinessCalendar, CalendarSpec, OpenInterval, TimeOfDay, WeeklyHours,
-};
+use helpdesk_domain::calendar::{BusinessCalendar, CalendarSpec, OpenInterval, TimeOfDay, WeeklyHours};
 use helpdesk_domain::holidays::ClosedDate;
 use helpdesk_domain::sla::{ClockEvent, ClockEventKind, Metric, SlaClock, Target, Targets};
 use proptest::prelude::*;
@@ -45,17 +43,12 @@ fn lisbon() -> BusinessCalendar {
 }
 
 fn calendars() -> Vec<BusinessCalendar> {
-    vec![
-        BusinessCalendar::brazil_default(),
-        new_york_nights(),
-        lisbon(),
-    ]
+    vec![BusinessCalendar::brazil_default(), new_york_nights(), lisbon()]
 }
 
 /// 2015-01-01 .. 2031-01-01, nanosecond resolution.
 fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-    (1_420_070_400i64..1_924_992_000, 0u32..1_000_000_000)
-        .prop_map(|(s, n)| DateTime::from_timestamp(s, n).unwrap())
+    (1_420_070_400i64..1_924_992_000, 0u32..1_000_000_000).prop_map(|(s, n)| DateTime::from_timestamp(s, n).unwrap())
 }
 
 /// Up to 600 h, with sub-second parts.
@@ -176,18 +169,9 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// A valid event list: invalid ops are dropped by trying them on a scratch clock.
 fn events(cal: &BusinessCalendar, start: DateTime<Utc>, ops: &[(Op, i64)]) -> Vec<ClockEvent> {
-    let targets = Targets {
-        first_response: Target::business_hours(8),
-        resolution: Target::business_hours(40),
-    };
-    let first = ClockEvent {
-        at: start,
-        kind: ClockEventKind::Started {
-            targets,
-            calendar_version: 1,
-            policy_version: 1,
-        },
-    };
+    let targets = Targets { first_response: Target::business_hours(8), resolution: Target::business_hours(40) };
+    let first =
+        ClockEvent { at: start, kind: ClockEventKind::Started { targets, calendar_version: 1, policy_version: 1 } };
     let mut clock = SlaClock::replay(std::slice::from_ref(&first), cal).unwrap();
     let mut out = vec![first];
     let mut at = start;
@@ -198,11 +182,9 @@ fn events(cal: &BusinessCalendar, start: DateTime<Utc>, ops: &[(Op, i64)]) -> Ve
             Op::Resume(m) => ClockEventKind::Resumed { metric: *m },
             Op::Met(m) => ClockEventKind::Met { metric: *m },
             Op::Reopen => ClockEventKind::Reopened,
-            Op::Target(m, h) => ClockEventKind::TargetChanged {
-                metric: *m,
-                target: Target::business_hours(*h),
-                policy_version: 2,
-            },
+            Op::Target(m, h) => {
+                ClockEventKind::TargetChanged { metric: *m, target: Target::business_hours(*h), policy_version: 2 }
+            }
         };
         let e = ClockEvent { at, kind };
         if clock.apply(&e, cal).is_ok() {
@@ -261,18 +243,9 @@ proptest! {
 fn years_far_from_the_cache_agree_with_day_walk() {
     let cal = BusinessCalendar::brazil_default();
     for y in [1850, 2400, 3000] {
-        let a = NaiveDate::from_ymd_opt(y, 2, 1)
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap()
-            .and_utc();
+        let a = NaiveDate::from_ymd_opt(y, 2, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
         let b = a + TimeDelta::days(60);
-        assert_eq!(
-            cal.business_time_between(a, b),
-            naive_between(&cal, a, b),
-            "{}",
-            a.year()
-        );
+        assert_eq!(cal.business_time_between(a, b), naive_between(&cal, a, b), "{}", a.year());
         let t = cal.add_business_time(a, TimeDelta::hours(100));
         assert_eq!(cal.business_time_between(a, t), TimeDelta::hours(100));
     }

@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use helpdesk_domain::calendar::{BusinessCalendar, CalendarSpec, OpenInterval, WeeklyHours};
 use helpdesk_domain::sla::{
-    ClockEvent, ClockEventKind, ClockMode, ClockPhase, DEFAULT_AT_RISK_FRACTION, Metric, Severity,
-    SlaClock, SlaError, SlaPolicy, Target, Targets, evaluate, explain,
+    ClockEvent, ClockEventKind, ClockMode, ClockPhase, DEFAULT_AT_RISK_FRACTION, Metric, Severity, SlaClock, SlaError,
+    SlaPolicy, Target, Targets, evaluate, explain,
 };
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -21,59 +21,29 @@ fn ev(at: &str, kind: ClockEventKind) -> ClockEvent {
 }
 
 fn pro_normal() -> Targets {
-    SlaPolicy::default_targets()
-        .targets("pro", Severity::Normal, false)
-        .unwrap()
+    SlaPolicy::default_targets().targets("pro", Severity::Normal, false).unwrap()
 }
 
 fn started(at: &str, targets: Targets) -> ClockEvent {
-    ev(
-        at,
-        ClockEventKind::Started {
-            targets,
-            calendar_version: 1,
-            policy_version: 1,
-        },
-    )
+    ev(at, ClockEventKind::Started { targets, calendar_version: 1, policy_version: 1 })
 }
 
 #[test]
 fn default_table() {
     let p = SlaPolicy::default_targets();
     let t = |plan, sev, em| p.targets(plan, sev, em).unwrap();
-    assert_eq!(
-        t("essencial", Severity::Critical, false).first_response,
-        Target::business_hours(16)
-    );
-    assert_eq!(
-        t("essencial", Severity::Low, false).resolution,
-        Target::business_hours(40)
-    );
-    assert_eq!(
-        t("pro", Severity::Critical, false).resolution,
-        Target::business_hours(8)
-    );
-    assert_eq!(
-        t("pro", Severity::Low, false).resolution,
-        Target::business_hours(72)
-    );
-    assert_eq!(
-        t("premium", Severity::High, false).first_response,
-        Target::business_hours(2)
-    );
-    assert_eq!(
-        t("premium", Severity::Normal, false).resolution,
-        Target::business_hours(24)
-    );
+    assert_eq!(t("essencial", Severity::Critical, false).first_response, Target::business_hours(16));
+    assert_eq!(t("essencial", Severity::Low, false).resolution, Target::business_hours(40));
+    assert_eq!(t("pro", Severity::Critical, false).resolution, Target::business_hours(8));
+    assert_eq!(t("pro", Severity::Low, false).resolution, Target::business_hours(72));
+    assert_eq!(t("premium", Severity::High, false).first_response, Target::business_hours(2));
+    assert_eq!(t("premium", Severity::Normal, false).resolution, Target::business_hours(24));
     let em = t("premium", Severity::Low, true);
     assert_eq!(em.first_response, Target::calendar_hours(1));
     assert_eq!(em.resolution.mode, ClockMode::Calendar);
     assert_eq!(em.resolution.duration, h(4));
     // No emergency row for Pro: the ordinary row applies.
-    assert_eq!(
-        t("pro", Severity::High, true).first_response,
-        Target::business_hours(4)
-    );
+    assert_eq!(t("pro", Severity::High, true).first_response, Target::business_hours(4));
     assert!(p.targets("gold", Severity::High, false).is_none());
     assert!(p.pauses("waiting_customer", Metric::Resolution));
     assert!(!p.pauses("waiting_customer", Metric::FirstResponse));
@@ -84,13 +54,7 @@ fn running_clock_due_and_at_risk() {
     let cal = BusinessCalendar::brazil_default();
     // Monday 2026-03-02 09:00 local; Pro normal: 8 h first response, 40 h resolution.
     let events = [started("2026-03-02T12:00:00Z", pro_normal())];
-    let s = evaluate(
-        &events,
-        &cal,
-        utc("2026-03-02T18:00:00Z"),
-        DEFAULT_AT_RISK_FRACTION,
-    )
-    .unwrap();
+    let s = evaluate(&events, &cal, utc("2026-03-02T18:00:00Z"), DEFAULT_AT_RISK_FRACTION).unwrap();
     assert_eq!(s.first_response.consumed, h(6));
     assert_eq!(s.first_response.remaining, h(2));
     assert_eq!(s.first_response.due_at, Some(utc("2026-03-02T20:00:00Z")));
@@ -101,10 +65,7 @@ fn running_clock_due_and_at_risk() {
     // Over the night nothing is consumed; breach happens at the due instant.
     let s = evaluate(&events, &cal, utc("2026-03-03T12:30:00Z"), 0.8).unwrap();
     assert!(s.first_response.breached);
-    assert_eq!(
-        s.first_response.breached_at,
-        Some(utc("2026-03-02T20:00:00Z"))
-    );
+    assert_eq!(s.first_response.breached_at, Some(utc("2026-03-02T20:00:00Z")));
     assert_eq!(s.first_response.remaining, TimeDelta::zero());
     assert_eq!(s.first_response.consumed, h(9) + TimeDelta::minutes(30));
     // Resolution: 40 h = Mon..Thu full + 4 h Fri.
@@ -115,18 +76,10 @@ fn running_clock_due_and_at_risk() {
 fn met_on_time_and_late() {
     let cal = BusinessCalendar::brazil_default();
     let mut events = vec![started("2026-03-02T12:00:00Z", pro_normal())];
-    events.push(ev(
-        "2026-03-02T20:00:00Z",
-        ClockEventKind::Met {
-            metric: Metric::FirstResponse,
-        },
-    ));
+    events.push(ev("2026-03-02T20:00:00Z", ClockEventKind::Met { metric: Metric::FirstResponse }));
     let s = evaluate(&events, &cal, utc("2026-03-10T00:00:00Z"), 0.8).unwrap();
     assert_eq!(s.first_response.phase, ClockPhase::Met);
-    assert!(
-        !s.first_response.breached,
-        "met exactly at the due instant is on time"
-    );
+    assert!(!s.first_response.breached, "met exactly at the due instant is on time");
     assert_eq!(s.first_response.due_at, None);
     assert_eq!(s.first_response.met_at, Some(utc("2026-03-02T20:00:00Z")));
     events[1].at = utc("2026-03-02T20:00:01Z");
@@ -139,27 +92,14 @@ fn waiting_for_customer_pauses_resolution_only() {
     let cal = BusinessCalendar::brazil_default();
     let events = [
         started("2026-03-02T12:00:00Z", pro_normal()),
-        ev(
-            "2026-03-02T14:00:00Z",
-            ClockEventKind::Paused {
-                metric: Metric::Resolution,
-            },
-        ),
-        ev(
-            "2026-03-03T14:00:00Z",
-            ClockEventKind::Resumed {
-                metric: Metric::Resolution,
-            },
-        ),
+        ev("2026-03-02T14:00:00Z", ClockEventKind::Paused { metric: Metric::Resolution }),
+        ev("2026-03-03T14:00:00Z", ClockEventKind::Resumed { metric: Metric::Resolution }),
     ];
     let s = evaluate(&events, &cal, utc("2026-03-03T15:00:00Z"), 0.8).unwrap();
     assert_eq!(s.resolution.consumed, h(3));
     assert_eq!(s.first_response.consumed, h(9 + 3));
     // Paused 9 business hours → due shifts by exactly that.
-    assert_eq!(
-        s.resolution.due_at,
-        Some(cal.add_business_time(utc("2026-03-02T12:00:00Z"), h(49)))
-    );
+    assert_eq!(s.resolution.due_at, Some(cal.add_business_time(utc("2026-03-02T12:00:00Z"), h(49))));
     let paused = evaluate(&events[..2], &cal, utc("2026-03-03T15:00:00Z"), 0.8).unwrap();
     assert_eq!(paused.resolution.phase, ClockPhase::Paused);
     assert_eq!(paused.resolution.due_at, None);
@@ -170,35 +110,14 @@ fn waiting_for_customer_pauses_resolution_only() {
 fn status_change_events_follow_policy() {
     let cal = BusinessCalendar::brazil_default();
     let policy = SlaPolicy::default_targets();
-    let mut clock =
-        SlaClock::replay(&[started("2026-03-02T12:00:00Z", pro_normal())], &cal).unwrap();
+    let mut clock = SlaClock::replay(&[started("2026-03-02T12:00:00Z", pro_normal())], &cal).unwrap();
     let at = utc("2026-03-02T13:00:00Z");
     let evs = clock.status_change_events(&policy, "waiting_customer", at);
-    assert_eq!(
-        evs,
-        vec![ClockEvent {
-            at,
-            kind: ClockEventKind::Paused {
-                metric: Metric::Resolution
-            }
-        }]
-    );
+    assert_eq!(evs, vec![ClockEvent { at, kind: ClockEventKind::Paused { metric: Metric::Resolution } }]);
     clock.apply_all(&evs, &cal).unwrap();
-    assert!(
-        clock
-            .status_change_events(&policy, "waiting_customer", at)
-            .is_empty()
-    );
+    assert!(clock.status_change_events(&policy, "waiting_customer", at).is_empty());
     let back = clock.status_change_events(&policy, "open", at);
-    assert_eq!(
-        back,
-        vec![ClockEvent {
-            at,
-            kind: ClockEventKind::Resumed {
-                metric: Metric::Resolution
-            }
-        }]
-    );
+    assert_eq!(back, vec![ClockEvent { at, kind: ClockEventKind::Resumed { metric: Metric::Resolution } }]);
 }
 
 #[test]
@@ -206,12 +125,7 @@ fn reopen_keeps_consumed_time() {
     let cal = BusinessCalendar::brazil_default();
     let events = [
         started("2026-03-02T12:00:00Z", pro_normal()),
-        ev(
-            "2026-03-02T15:00:00Z",
-            ClockEventKind::Met {
-                metric: Metric::Resolution,
-            },
-        ),
+        ev("2026-03-02T15:00:00Z", ClockEventKind::Met { metric: Metric::Resolution }),
         ev("2026-03-04T12:00:00Z", ClockEventKind::Reopened),
     ];
     let s = evaluate(&events, &cal, utc("2026-03-04T14:00:00Z"), 0.8).unwrap();
@@ -230,12 +144,7 @@ fn target_and_calendar_changes_keep_consumed_time() {
     let calendars = vec![cal1, cal2.clone()];
     let events = [
         started("2026-03-02T12:00:00Z", pro_normal()),
-        ev(
-            "2026-03-02T16:00:00Z",
-            ClockEventKind::CalendarChanged {
-                calendar_version: 2,
-            },
-        ),
+        ev("2026-03-02T16:00:00Z", ClockEventKind::CalendarChanged { calendar_version: 2 }),
         ev(
             "2026-03-02T17:00:00Z",
             ClockEventKind::TargetChanged {
@@ -245,13 +154,7 @@ fn target_and_calendar_changes_keep_consumed_time() {
             },
         ),
     ];
-    let s = evaluate(
-        &events,
-        calendars.as_slice(),
-        utc("2026-03-02T17:00:00Z"),
-        0.8,
-    )
-    .unwrap();
+    let s = evaluate(&events, calendars.as_slice(), utc("2026-03-02T17:00:00Z"), 0.8).unwrap();
     assert_eq!(s.first_response.consumed, h(5));
     assert_eq!(s.first_response.calendar_version, 2);
     assert_eq!(s.first_response.policy_version, 2);
@@ -269,26 +172,11 @@ fn target_and_calendar_changes_keep_consumed_time() {
             },
         ),
     ];
-    let s = evaluate(
-        &lower,
-        calendars.as_slice(),
-        utc("2026-03-02T17:30:00Z"),
-        0.8,
-    )
-    .unwrap();
+    let s = evaluate(&lower, calendars.as_slice(), utc("2026-03-02T17:30:00Z"), 0.8).unwrap();
     assert!(s.first_response.breached);
-    assert_eq!(
-        s.first_response.breached_at,
-        Some(utc("2026-03-02T17:00:00Z"))
-    );
+    assert_eq!(s.first_response.breached_at, Some(utc("2026-03-02T17:00:00Z")));
 
-    let x = explain(
-        &events,
-        calendars.as_slice(),
-        utc("2026-03-02T17:00:00Z"),
-        0.8,
-    )
-    .unwrap();
+    let x = explain(&events, calendars.as_slice(), utc("2026-03-02T17:00:00Z"), 0.8).unwrap();
     assert_eq!(x.first_response.calendar_versions, vec![1, 2]);
     assert_eq!(x.first_response.policy_versions, vec![1, 2]);
     assert_eq!(x.first_response.counted.len(), 2);
@@ -299,18 +187,13 @@ fn target_and_calendar_changes_keep_consumed_time() {
 #[test]
 fn emergency_counts_wall_time() {
     let cal = BusinessCalendar::brazil_default();
-    let targets = SlaPolicy::default_targets()
-        .targets("premium", Severity::Critical, true)
-        .unwrap();
+    let targets = SlaPolicy::default_targets().targets("premium", Severity::Critical, true).unwrap();
     // Saturday night.
     let events = [started("2026-03-07T23:00:00Z", targets)];
     let s = evaluate(&events, &cal, utc("2026-03-08T00:30:00Z"), 0.8).unwrap();
     assert_eq!(s.first_response.consumed, TimeDelta::minutes(90));
     assert!(s.first_response.breached);
-    assert_eq!(
-        s.first_response.breached_at,
-        Some(utc("2026-03-08T00:00:00Z"))
-    );
+    assert_eq!(s.first_response.breached_at, Some(utc("2026-03-08T00:00:00Z")));
     assert_eq!(s.resolution.due_at, Some(utc("2026-03-08T03:00:00Z")));
 }
 
@@ -320,19 +203,11 @@ fn explanation_lists_closed_days() {
     // Friday before Carnival 2026 to the Wednesday after.
     let events = [started("2026-02-13T20:00:00Z", pro_normal())];
     let x = explain(&events, &cal, utc("2026-02-18T13:00:00Z"), 0.8).unwrap();
-    let days: Vec<_> = x
-        .resolution
-        .closed_days_skipped
-        .iter()
-        .map(|d| (d.date.to_string(), d.name.clone()))
-        .collect();
+    let days: Vec<_> = x.resolution.closed_days_skipped.iter().map(|d| (d.date.to_string(), d.name.clone())).collect();
     assert_eq!(
         days,
         vec![
-            (
-                "2026-02-16".to_owned(),
-                "Carnaval (segunda-feira)".to_owned()
-            ),
+            ("2026-02-16".to_owned(), "Carnaval (segunda-feira)".to_owned()),
             ("2026-02-17".to_owned(), "Carnaval (terça-feira)".to_owned()),
         ]
     );
@@ -344,68 +219,29 @@ fn invalid_sequences_are_typed_errors() {
     let cal = BusinessCalendar::brazil_default();
     let s = started("2026-03-02T12:00:00Z", pro_normal());
     let bad = |events: &[ClockEvent]| SlaClock::replay(events, &cal).unwrap_err();
-    assert_eq!(
-        bad(&[ev("2026-03-02T12:00:00Z", ClockEventKind::Reopened)]),
-        SlaError::NotStarted
-    );
-    assert_eq!(
-        evaluate(&[], &cal, utc("2026-03-02T12:00:00Z"), 0.8).unwrap_err(),
-        SlaError::NotStarted
-    );
+    assert_eq!(bad(&[ev("2026-03-02T12:00:00Z", ClockEventKind::Reopened)]), SlaError::NotStarted);
+    assert_eq!(evaluate(&[], &cal, utc("2026-03-02T12:00:00Z"), 0.8).unwrap_err(), SlaError::NotStarted);
     assert_eq!(bad(&[s.clone(), s.clone()]), SlaError::AlreadyStarted);
     assert!(matches!(
-        bad(&[
-            s.clone(),
-            ev(
-                "2026-03-02T13:00:00Z",
-                ClockEventKind::Resumed {
-                    metric: Metric::Resolution
-                }
-            )
-        ]),
-        SlaError::InvalidTransition {
-            phase: ClockPhase::Running,
-            ..
-        }
+        bad(&[s.clone(), ev("2026-03-02T13:00:00Z", ClockEventKind::Resumed { metric: Metric::Resolution })]),
+        SlaError::InvalidTransition { phase: ClockPhase::Running, .. }
     ));
     assert!(matches!(
-        bad(&[
-            s.clone(),
-            ev("2026-03-02T13:00:00Z", ClockEventKind::Reopened)
-        ]),
+        bad(&[s.clone(), ev("2026-03-02T13:00:00Z", ClockEventKind::Reopened)]),
         SlaError::InvalidTransition { .. }
     ));
     assert!(matches!(
-        bad(&[
-            s.clone(),
-            ev("2026-03-02T11:00:00Z", ClockEventKind::Reopened)
-        ]),
+        bad(&[s.clone(), ev("2026-03-02T11:00:00Z", ClockEventKind::Reopened)]),
         SlaError::OutOfOrder { .. }
     ));
     assert_eq!(
-        bad(&[
-            s.clone(),
-            ev(
-                "2026-03-02T13:00:00Z",
-                ClockEventKind::CalendarChanged {
-                    calendar_version: 9
-                }
-            )
-        ]),
+        bad(&[s.clone(), ev("2026-03-02T13:00:00Z", ClockEventKind::CalendarChanged { calendar_version: 9 })]),
         SlaError::UnknownCalendar(9)
     );
-    let met = ev(
-        "2026-03-02T13:00:00Z",
-        ClockEventKind::Met {
-            metric: Metric::FirstResponse,
-        },
-    );
+    let met = ev("2026-03-02T13:00:00Z", ClockEventKind::Met { metric: Metric::FirstResponse });
     assert!(matches!(
         bad(&[s.clone(), met.clone(), met.clone()]),
-        SlaError::InvalidTransition {
-            phase: ClockPhase::Met,
-            ..
-        }
+        SlaError::InvalidTransition { phase: ClockPhase::Met, .. }
     ));
     // A failed apply leaves the clock unchanged.
     let mut clock = SlaClock::replay(&[s, met.clone()], &cal).unwrap();
@@ -416,14 +252,8 @@ fn invalid_sequences_are_typed_errors() {
 
 #[test]
 fn business_target_with_unknown_calendar_errors() {
-    let other = BusinessCalendar::new(CalendarSpec {
-        version: 5,
-        ..BusinessCalendar::brazil_default().spec().clone()
-    })
-    .unwrap();
+    let other = BusinessCalendar::new(CalendarSpec { version: 5, ..BusinessCalendar::brazil_default().spec().clone() })
+        .unwrap();
     let events = [started("2026-03-02T12:00:00Z", pro_normal())];
-    assert_eq!(
-        evaluate(&events, &other, utc("2026-03-02T13:00:00Z"), 0.8).unwrap_err(),
-        SlaError::UnknownCalendar(1)
-    );
+    assert_eq!(evaluate(&events, &other, utc("2026-03-02T13:00:00Z"), 0.8).unwrap_err(), SlaError::UnknownCalendar(1));
 }

@@ -6,7 +6,7 @@ use crate::auth::client_ip;
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use helpdesk_core::accounts::{self, Registration, Session};
 use serde::{Deserialize, Serialize};
@@ -111,7 +111,11 @@ async fn limit(state: &AppState, req: &HttpRequest, scope: &str, account: Option
     (status = 422, body = Problem, content_type = "application/problem+json"),
     (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/register")]
-pub async fn register(state: web::Data<AppState>, req: HttpRequest, body: Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let ip = limit(&state, &req, "register", Some(&body.email)).await?;
     let input = Registration {
@@ -122,7 +126,9 @@ pub async fn register(state: web::Data<AppState>, req: HttpRequest, body: Json<R
         accepted_terms_version: body.accepted_terms_version,
         locale: body.locale,
     };
-    let user = accounts::register(&state.pool, input, &state.config.current_terms_version, Some(&ip), state.clock.now()).await?;
+    let user =
+        accounts::register(&state.pool, input, &state.config.current_terms_version, Some(&ip), state.clock.now())
+            .await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
@@ -132,9 +138,22 @@ pub async fn register(state: web::Data<AppState>, req: HttpRequest, body: Json<R
     (status = 401, description = "Unknown e-mail or wrong password (the answer does not say which)", body = Problem, content_type = "application/problem+json"),
     (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/login")]
-pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let ip = limit(&state, &req, "login", Some(&body.0.email)).await?;
-    let session = accounts::login(&state.pool, &state.keys, state.config.refresh_token_ttl, &body.0.email, body.0.password, Some(&ip), state.clock.now()).await?;
+    let session = accounts::login(
+        &state.pool,
+        &state.keys,
+        state.config.refresh_token_ttl,
+        &body.0.email,
+        body.0.password,
+        Some(&ip),
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(session)))
 }
 
@@ -145,9 +164,20 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Logi
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/refresh")]
-pub async fn refresh(state: web::Data<AppState>, req: HttpRequest, body: Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
     limit(&state, &req, "refresh", None).await?;
-    let session = accounts::refresh(&state.pool, &state.keys, state.config.refresh_token_ttl, &body.0.refresh_token, state.clock.now()).await?;
+    let session = accounts::refresh(
+        &state.pool,
+        &state.keys,
+        state.config.refresh_token_ttl,
+        &body.0.refresh_token,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(session)))
 }
 
@@ -164,10 +194,22 @@ pub async fn logout(state: web::Data<AppState>, body: Json<RefreshRequest>) -> R
     (status = 202, body = Accepted),
     (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/password-reset/request")]
-pub async fn password_reset_request(state: web::Data<AppState>, req: HttpRequest, body: Json<PasswordResetRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn password_reset_request(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<PasswordResetRequest>,
+) -> Result<HttpResponse, ApiError> {
     limit(&state, &req, "password-reset", Some(&body.0.email)).await?;
-    accounts::request_password_reset(&state.pool, &body.0.email, &state.config.public_url, state.config.password_reset_ttl, state.clock.now()).await?;
-    Ok(HttpResponse::Accepted().json(Accepted { message: "if the address has an account, a reset e-mail is on its way" }))
+    accounts::request_password_reset(
+        &state.pool,
+        &body.0.email,
+        &state.config.public_url,
+        state.config.password_reset_ttl,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(HttpResponse::Accepted()
+        .json(Accepted { message: "if the address has an account, a reset e-mail is on its way" }))
 }
 
 /// Set a new password with the token from the reset e-mail; every session of the account ends.
@@ -176,7 +218,11 @@ pub async fn password_reset_request(state: web::Data<AppState>, req: HttpRequest
     (status = 422, description = "Invalid/expired token or weak password", body = Problem, content_type = "application/problem+json"),
     (status = 429, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/password-reset/confirm")]
-pub async fn password_reset_confirm(state: web::Data<AppState>, req: HttpRequest, body: Json<PasswordResetConfirm>) -> Result<HttpResponse, ApiError> {
+pub async fn password_reset_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<PasswordResetConfirm>,
+) -> Result<HttpResponse, ApiError> {
     limit(&state, &req, "password-reset-confirm", None).await?;
     accounts::confirm_password_reset(&state.pool, &body.0.token, body.0.new_password, state.clock.now()).await?;
     Ok(HttpResponse::NoContent().finish())

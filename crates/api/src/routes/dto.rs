@@ -89,7 +89,13 @@ pub struct OrganizationView {
 
 impl From<Organization> for OrganizationView {
     fn from(o: Organization) -> Self {
-        OrganizationView { id: o.id, name: o.name, active_plan: o.active_plan, created_at: o.created_at, updated_at: o.updated_at }
+        OrganizationView {
+            id: o.id,
+            name: o.name,
+            active_plan: o.active_plan,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! Liveness and readiness for orchestrators and load balancers.
 
-use crate::error::{Problem, PROBLEM_JSON};
+use crate::error::{PROBLEM_JSON, Problem};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -45,8 +45,16 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if postgres_up && redis_up {
         return HttpResponse::Ok().json(Readiness { status: "ok", postgres: "up", redis: "up" });
     }
-    let down: Vec<&str> = [("postgres", postgres_up), ("redis", redis_up)].into_iter().filter(|(_, up)| !up).map(|(name, _)| name).collect();
-    let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "dependency_unavailable", format!("unreachable: {}", down.join(", ")));
+    let down: Vec<&str> = [("postgres", postgres_up), ("redis", redis_up)]
+        .into_iter()
+        .filter(|(_, up)| !up)
+        .map(|(name, _)| name)
+        .collect();
+    let problem = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "dependency_unavailable",
+        format!("unreachable: {}", down.join(", ")),
+    );
     let mut body = serde_json::to_value(&problem).unwrap_or_default();
     body["postgres"] = word(postgres_up).into();
     body["redis"] = word(redis_up).into();

@@ -1,11 +1,11 @@
 //! The caller's own account: profile and password (R1: users keep their profile up to date).
 
-use super::dto::{double_option, UserView};
+use super::dto::{UserView, double_option};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
-use actix_web::{get, patch, put, web, HttpResponse};
+use actix_web::{HttpResponse, get, patch, put, web};
 use helpdesk_core::accounts::{self, ProfileUpdate};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -41,7 +41,11 @@ pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> Result
     (status = 200, body = UserView),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/me")]
-pub async fn update_me(state: web::Data<AppState>, caller: Authenticated, body: Json<UpdateMe>) -> Result<HttpResponse, ApiError> {
+pub async fn update_me(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: Json<UpdateMe>,
+) -> Result<HttpResponse, ApiError> {
     let update = ProfileUpdate { name: body.0.name, phone: body.0.phone, locale: body.0.locale };
     let user = accounts::update_profile(&state.pool, caller.0.user_id, update, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
@@ -52,7 +56,18 @@ pub async fn update_me(state: web::Data<AppState>, caller: Authenticated, body: 
     (status = 204),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/me/password")]
-pub async fn change_password(state: web::Data<AppState>, caller: Authenticated, body: Json<ChangePassword>) -> Result<HttpResponse, ApiError> {
-    accounts::change_password(&state.pool, caller.0.user_id, body.0.current_password, body.0.new_password, state.clock.now()).await?;
+pub async fn change_password(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: Json<ChangePassword>,
+) -> Result<HttpResponse, ApiError> {
+    accounts::change_password(
+        &state.pool,
+        caller.0.user_id,
+        body.0.current_password,
+        body.0.new_password,
+        state.clock.now(),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

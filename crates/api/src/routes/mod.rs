@@ -2,11 +2,13 @@
 //! collects their OpenAPI paths and schemas: the document is generated from these handlers.
 
 pub mod auth;
+pub mod calendar;
 pub mod dto;
 pub mod health;
 pub mod me;
 pub mod organizations;
 pub mod plans;
+pub mod tickets;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -32,5 +34,22 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(organizations::create_contract)
         .service(organizations::rotate_signup_code)
         .service(users::list_users)
-        .service(users::create_user);
+        .service(users::create_user)
+        .service(tickets::create_ticket)
+        .service(tickets::list_tickets)
+        .service(tickets::get_ticket)
+        .service(tickets::update_ticket)
+        .service(tickets::list_messages)
+        .service(tickets::create_message)
+        .service(tickets::list_events)
+        .service(tickets::explain_sla)
+        .service(tickets::close_ticket)
+        .service(tickets::reopen_ticket)
+        .service(calendar::list_holidays)
+        .service(calendar::add_holiday)
+        .service(calendar::remove_holiday)
+        .service(calendar::get_calendar)
+        .service(calendar::set_opening_hours)
+        .service(calendar::get_policy)
+        .service(calendar::set_policy);
 }

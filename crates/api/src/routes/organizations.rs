@@ -6,9 +6,9 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::NaiveDate;
-use helpdesk_core::organizations::{self, brazil_today, NewContract};
+use helpdesk_core::organizations::{self, NewContract, brazil_today};
 use helpdesk_core::pagination::PageRequest;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -35,9 +35,14 @@ pub struct CreateContract {
 /// Organisations the caller can see (all for staff, their own for a customer).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), params(PageParams), responses((status = 200, body = OrganizationPage)))]
 #[get("/v1/organizations")]
-pub async fn list_organizations(state: web::Data<AppState>, caller: Authenticated, query: Query<PageParams>) -> Result<HttpResponse, ApiError> {
+pub async fn list_organizations(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    query: Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
-    let (items, next_cursor) = organizations::list_organizations(&state.pool, &caller.0, page, state.clock.now()).await?;
+    let (items, next_cursor) =
+        organizations::list_organizations(&state.pool, &caller.0, page, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(OrganizationPage { items: items.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -47,7 +52,11 @@ pub async fn list_organizations(state: web::Data<AppState>, caller: Authenticate
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations")]
-pub async fn create_organization(state: web::Data<AppState>, caller: Authenticated, body: Json<CreateOrganization>) -> Result<HttpResponse, ApiError> {
+pub async fn create_organization(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: Json<CreateOrganization>,
+) -> Result<HttpResponse, ApiError> {
     let org = organizations::create_organization(&state.pool, &caller.0, &body.0.name, state.clock.now()).await?;
     Ok(HttpResponse::Created().json(OrganizationView::from(org)))
 }
@@ -57,7 +66,11 @@ pub async fn create_organization(state: web::Data<AppState>, caller: Authenticat
     (status = 200, body = OrganizationView),
     (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/organizations/{id}")]
-pub async fn get_organization(state: web::Data<AppState>, caller: Authenticated, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get_organization(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let org = organizations::get_organization(&state.pool, &caller.0, *id, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
 }
@@ -67,7 +80,12 @@ pub async fn get_organization(state: web::Data<AppState>, caller: Authenticated,
     (status = 200, body = OrganizationView),
     (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/organizations/{id}")]
-pub async fn update_organization(state: web::Data<AppState>, caller: Authenticated, id: web::Path<Uuid>, body: Json<CreateOrganization>) -> Result<HttpResponse, ApiError> {
+pub async fn update_organization(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+    body: Json<CreateOrganization>,
+) -> Result<HttpResponse, ApiError> {
     let org = organizations::rename_organization(&state.pool, &caller.0, *id, &body.0.name, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
 }
@@ -77,7 +95,11 @@ pub async fn update_organization(state: web::Data<AppState>, caller: Authenticat
     (status = 200, body = Vec<ContractView>),
     (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/organizations/{id}/contracts")]
-pub async fn list_contracts(state: web::Data<AppState>, caller: Authenticated, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn list_contracts(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let today = brazil_today(state.clock.now());
     let staff = caller.0.role.is_staff();
     let contracts = organizations::list_contracts(&state.pool, &caller.0, *id).await?;
@@ -91,7 +113,12 @@ pub async fn list_contracts(state: web::Data<AppState>, caller: Authenticated, i
     (status = 409, description = "Overlaps a contract already in force (`contract_overlap`)", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations/{id}/contracts")]
-pub async fn create_contract(state: web::Data<AppState>, caller: Authenticated, id: web::Path<Uuid>, body: Json<CreateContract>) -> Result<HttpResponse, ApiError> {
+pub async fn create_contract(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<Uuid>,
+    body: Json<CreateContract>,
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let input = NewContract { plan_code: body.0.plan, starts_on: body.0.starts_on, ends_on: body.0.ends_on };
     let contract = organizations::create_contract(&state.pool, &caller.0, *id, input, now).await?;
@@ -103,7 +130,11 @@ pub async fn create_contract(state: web::Data<AppState>, caller: Authenticated, 
     (status = 200, body = ContractView),
     (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations/{id}/contracts/{contract_id}/signup-code")]
-pub async fn rotate_signup_code(state: web::Data<AppState>, caller: Authenticated, path: web::Path<(Uuid, Uuid)>) -> Result<HttpResponse, ApiError> {
+pub async fn rotate_signup_code(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let (organization_id, contract_id) = path.into_inner();
     let contract = organizations::rotate_signup_code(&state.pool, &caller.0, organization_id, contract_id, now).await?;

@@ -4,7 +4,7 @@ use super::dto::PlanView;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::state::AppState;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{HttpResponse, get, web};
 use helpdesk_core::organizations;
 
 /// The plans on offer and what each entitles.

@@ -5,7 +5,7 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{HttpResponse, get, post, web};
 use helpdesk_core::accounts::{self, NewStaffUser, UserFilter};
 use helpdesk_core::pagination::PageRequest;
 use helpdesk_domain::accounts::Role;
@@ -42,11 +42,20 @@ pub struct UserQuery {
     (status = 200, body = UserPage),
     (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/users")]
-pub async fn list_users(state: web::Data<AppState>, caller: Authenticated, query: Query<UserQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    query: Query<UserQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.0.require_admin()?;
     let query = query.0;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let (items, next_cursor) = accounts::list_users(&state.pool, UserFilter { role: query.role, organization_id: query.organization_id }, page).await?;
+    let (items, next_cursor) = accounts::list_users(
+        &state.pool,
+        UserFilter { role: query.role, organization_id: query.organization_id },
+        page,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(UserPage { items: items.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -57,7 +66,11 @@ pub async fn list_users(state: web::Data<AppState>, caller: Authenticated, query
     (status = 409, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/users")]
-pub async fn create_user(state: web::Data<AppState>, caller: Authenticated, body: Json<CreateUser>) -> Result<HttpResponse, ApiError> {
+pub async fn create_user(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: Json<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
     caller.0.require_admin()?;
     let b = body.0;
     let input = NewStaffUser { email: b.email, name: b.name, role: b.role, password: b.password, locale: b.locale };

@@ -15,7 +15,12 @@ fn api_command(vars: &[(&str, String)]) -> Command {
 
 #[test]
 fn unreachable_database_is_one_clear_line_and_exit_1() {
-    let output = api_command(&[("HELPDESK_DEV_MODE", "true".into()), ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/helpdesk".into())]).output().unwrap();
+    let output = api_command(&[
+        ("HELPDESK_DEV_MODE", "true".into()),
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/helpdesk".into()),
+    ])
+    .output()
+    .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("cannot reach PostgreSQL at 127.0.0.1:1/helpdesk"), "{text}");
@@ -35,7 +40,10 @@ fn http_ok(port: u16, path: &str) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).is_err() {
+    if stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .is_err()
+    {
         return false;
     }
     let mut response = String::new();

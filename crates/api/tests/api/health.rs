@@ -15,7 +15,10 @@ async fn liveness_readiness_and_metrics() {
     app.get("/v1/plans", Some(&app.admin_token)).await;
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
     assert!(metrics.contains(r#"http_requests_total{method="GET",route="/v1/plans",status="200"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"http_request_duration_seconds_count{method="POST",route="/v1/auth/login",status="200"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"http_request_duration_seconds_count{method="POST",route="/v1/auth/login",status="200"} 1"#),
+        "{metrics}"
+    );
 }
 
 /// A TCP proxy to the real Redis that the test can cut, as a network failure would.

@@ -1,7 +1,7 @@
 use helpdesk_api::startup::Application;
 use helpdesk_core::{Clock, Config};
 use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -16,10 +16,13 @@ pub fn base_database_url() -> String {
 }
 
 pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").or_else(|_| std::env::var("REDIS_URL")).unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    std::env::var("TEST_REDIS_URL")
+        .or_else(|_| std::env::var("REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 pub struct TestApp {
+    pub clock: Clock,
     pub address: String,
     pub client: reqwest::Client,
     pub pool: PgPool,
@@ -56,14 +59,29 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_clock(overrides, Clock::system()).await
+}
+
+/// An app whose clock stands at `at` until the test moves it (`app.clock.advance(..)`).
+/// Access tokens live 90 days there, so moving the clock by days keeps the test's sessions.
+pub async fn spawn_app_at(at: &str) -> TestApp {
+    spawn_app_with_clock(
+        &[("HELPDESK_ACCESS_TOKEN_TTL_SECONDS", "7776000")],
+        Clock::manual(at.parse().expect("an RFC 3339 instant")),
+    )
+    .await
+}
+
+pub async fn spawn_app_with_clock(overrides: &[(&str, &str)], clock: Clock) -> TestApp {
     let config = Config::from_map(&test_vars(overrides)).expect("test config");
-    let app = Application::build(config.clone(), Clock::system()).await.expect("application builds");
+    let app = Application::build(config.clone(), clock.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.state().pool.clone();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut test_app = TestApp { address, client, pool, config, admin_token: String::new() };
-    test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    let mut test_app = TestApp { clock, address, client, pool, config, admin_token: String::new() };
+    test_app.admin_token =
+        test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"].as_str().unwrap().to_owned();
     test_app
 }
 
@@ -106,11 +124,20 @@ impl TestApp {
     /// Creates an organisation with a contract on `plan` starting today; returns (org id, signup code).
     pub async fn organization_on(&self, plan: &str) -> (Uuid, String) {
         let name = format!("Org {plan} {}", Uuid::now_v7().simple());
-        let org = ok_json(self.post("/v1/organizations", Some(&self.admin_token), &json!({ "name": name })).await, StatusCode::CREATED).await;
+        let org = ok_json(
+            self.post("/v1/organizations", Some(&self.admin_token), &json!({ "name": name })).await,
+            StatusCode::CREATED,
+        )
+        .await;
         let org_id: Uuid = org["id"].as_str().unwrap().parse().unwrap();
-        let today = helpdesk_core::organizations::brazil_today(chrono::Utc::now());
+        let today = helpdesk_core::organizations::brazil_today(self.clock.now());
         let contract = ok_json(
-            self.post(&format!("/v1/organizations/{org_id}/contracts"), Some(&self.admin_token), &json!({ "plan": plan, "starts_on": today })).await,
+            self.post(
+                &format!("/v1/organizations/{org_id}/contracts"),
+                Some(&self.admin_token),
+                &json!({ "plan": plan, "starts_on": today }),
+            )
+            .await,
             StatusCode::CREATED,
         )
         .await;
@@ -144,7 +171,8 @@ pub async fn ok_json(response: Response, status: StatusCode) -> Value {
 /// Asserts an RFC 9457 problem response with the given status and code; returns the body.
 pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
     let actual = response.status();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let body: Value = response.json().await.unwrap();
     assert_eq!(actual, status, "unexpected status; body: {body}");
     assert_eq!(content_type, "application/problem+json", "body: {body}");

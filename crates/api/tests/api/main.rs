@@ -4,9 +4,11 @@
 
 mod accounts;
 mod binary;
+mod calendar;
 mod errors;
 mod health;
 mod helpers;
 mod openapi;
 mod organizations;
 mod sessions;
+mod tickets;

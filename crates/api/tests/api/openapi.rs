@@ -10,7 +10,14 @@ async fn served_openapi_matches_the_committed_copy() {
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served == committed, "openapi/openapi.json is stale: regenerate it with `scripts/openapi`");
     let paths = served["paths"].as_object().unwrap();
-    for path in ["/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh", "/v1/me", "/v1/organizations/{id}/contracts", "/health/ready"] {
+    for path in [
+        "/v1/auth/register",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/me",
+        "/v1/organizations/{id}/contracts",
+        "/health/ready",
+    ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
 }

@@ -1,9 +1,9 @@
 use crate::helpers::*;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn str_of(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or_else(|| panic!("{key} missing in {v}")).to_owned()
@@ -24,13 +24,19 @@ async fn sign_up_login_refresh_logout_path() {
     let me = ok_json(app.get("/v1/me", Some(&str_of(&session, "access_token"))).await, StatusCode::OK).await;
     assert_eq!(me["email"], email.as_str());
 
-    let refreshed = ok_json(app.post("/v1/auth/refresh", None, &json!({ "refresh_token": str_of(&session, "refresh_token") })).await, StatusCode::OK).await;
+    let refreshed = ok_json(
+        app.post("/v1/auth/refresh", None, &json!({ "refresh_token": str_of(&session, "refresh_token") })).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_ne!(refreshed["refresh_token"], session["refresh_token"], "refresh rotates the token");
     ok_json(app.get("/v1/me", Some(&str_of(&refreshed, "access_token"))).await, StatusCode::OK).await;
 
-    let logout = app.post("/v1/auth/logout", None, &json!({ "refresh_token": str_of(&refreshed, "refresh_token") })).await;
+    let logout =
+        app.post("/v1/auth/logout", None, &json!({ "refresh_token": str_of(&refreshed, "refresh_token") })).await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    let after = app.post("/v1/auth/refresh", None, &json!({ "refresh_token": str_of(&refreshed, "refresh_token") })).await;
+    let after =
+        app.post("/v1/auth/refresh", None, &json!({ "refresh_token": str_of(&refreshed, "refresh_token") })).await;
     assert_problem(after, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
@@ -39,16 +45,31 @@ async fn reusing_a_spent_refresh_token_revokes_the_whole_family() {
     let app = spawn_app().await;
     let session = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let first = str_of(&session, "refresh_token");
-    let second = ok_json(app.post("/v1/auth/refresh", None, &json!({ "refresh_token": first })).await, StatusCode::OK).await;
+    let second =
+        ok_json(app.post("/v1/auth/refresh", None, &json!({ "refresh_token": first })).await, StatusCode::OK).await;
     let second = str_of(&second, "refresh_token");
 
     // A thief replays the spent token: refused, and the legitimate successor dies with it.
-    assert_problem(app.post("/v1/auth/refresh", None, &json!({ "refresh_token": first })).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    assert_problem(app.post("/v1/auth/refresh", None, &json!({ "refresh_token": second })).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    assert_problem(
+        app.post("/v1/auth/refresh", None, &json!({ "refresh_token": first })).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    assert_problem(
+        app.post("/v1/auth/refresh", None, &json!({ "refresh_token": second })).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
 
     // Other sessions of the same user are untouched.
     let other = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    ok_json(app.post("/v1/auth/refresh", None, &json!({ "refresh_token": str_of(&other, "refresh_token") })).await, StatusCode::OK).await;
+    ok_json(
+        app.post("/v1/auth/refresh", None, &json!({ "refresh_token": str_of(&other, "refresh_token") })).await,
+        StatusCode::OK,
+    )
+    .await;
 }
 
 fn claims(app: &TestApp, user_id: &str, exp_offset: i64, audience: &str) -> Value {
@@ -64,13 +85,24 @@ async fn forged_expired_wrong_audience_and_unsigned_tokens_are_refused() {
     let key = EncodingKey::from_secret(JWT_SECRET.as_bytes());
 
     // A well-formed token we sign ourselves is accepted: the refusals below are about the flaw.
-    let good = encode(&Header::new(Algorithm::HS256), &claims(&app, &customer_id, 600, &app.config.jwt_audience), &key).unwrap();
+    let good = encode(&Header::new(Algorithm::HS256), &claims(&app, &customer_id, 600, &app.config.jwt_audience), &key)
+        .unwrap();
     ok_json(app.get("/v1/me", Some(&good)).await, StatusCode::OK).await;
 
-    let expired = encode(&Header::new(Algorithm::HS256), &claims(&app, &customer_id, -120, &app.config.jwt_audience), &key).unwrap();
-    let wrong_audience = encode(&Header::new(Algorithm::HS256), &claims(&app, &customer_id, 600, "another-api"), &key).unwrap();
-    let other_key = encode(&Header::new(Algorithm::HS256), &claims(&app, &customer_id, 600, &app.config.jwt_audience), &EncodingKey::from_secret(b"not-our-secret-not-our-secret-123456")).unwrap();
-    let other_algorithm = encode(&Header::new(Algorithm::HS512), &claims(&app, &customer_id, 600, &app.config.jwt_audience), &key).unwrap();
+    let expired =
+        encode(&Header::new(Algorithm::HS256), &claims(&app, &customer_id, -120, &app.config.jwt_audience), &key)
+            .unwrap();
+    let wrong_audience =
+        encode(&Header::new(Algorithm::HS256), &claims(&app, &customer_id, 600, "another-api"), &key).unwrap();
+    let other_key = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(&app, &customer_id, 600, &app.config.jwt_audience),
+        &EncodingKey::from_secret(b"not-our-secret-not-our-secret-123456"),
+    )
+    .unwrap();
+    let other_algorithm =
+        encode(&Header::new(Algorithm::HS512), &claims(&app, &customer_id, 600, &app.config.jwt_audience), &key)
+            .unwrap();
 
     // Unsigned: header {"alg":"none"} and an empty signature.
     let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -83,7 +115,15 @@ async fn forged_expired_wrong_audience_and_unsigned_tokens_are_refused() {
     body["role"] = json!("admin");
     let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(body.to_string()), parts[2]);
 
-    for (what, token) in [("expired", expired), ("wrong audience", wrong_audience), ("other key", other_key), ("HS512", other_algorithm), ("alg none", unsigned), ("tampered", tampered), ("garbage", "not.a.jwt".to_owned())] {
+    for (what, token) in [
+        ("expired", expired),
+        ("wrong audience", wrong_audience),
+        ("other key", other_key),
+        ("HS512", other_algorithm),
+        ("alg none", unsigned),
+        ("tampered", tampered),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
         let response = app.get("/v1/users", Some(&token)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what} token must be refused");
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
@@ -98,18 +138,40 @@ async fn password_change_ends_every_session() {
     let (token, _, session) = app.customer_on("essencial").await;
     let email = session["user"]["email"].as_str().unwrap().to_owned();
 
-    let wrong = app.put("/v1/me/password", &token, &json!({ "current_password": "not my password at all", "new_password": "another good passphrase" })).await;
+    let wrong = app
+        .put(
+            "/v1/me/password",
+            &token,
+            &json!({ "current_password": "not my password at all", "new_password": "another good passphrase" }),
+        )
+        .await;
     let body = assert_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "current_password");
 
     // Tokens carry whole seconds; step past the second they were issued in.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let changed = app.put("/v1/me/password", &token, &json!({ "current_password": PASSWORD, "new_password": "another good passphrase" })).await;
+    let changed = app
+        .put(
+            "/v1/me/password",
+            &token,
+            &json!({ "current_password": PASSWORD, "new_password": "another good passphrase" }),
+        )
+        .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
 
     assert_problem(app.get("/v1/me", Some(&token)).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    assert_problem(app.post("/v1/auth/refresh", None, &json!({ "refresh_token": session["refresh_token"] })).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    assert_problem(app.post("/v1/auth/login", None, &json!({ "email": email, "password": PASSWORD })).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    assert_problem(
+        app.post("/v1/auth/refresh", None, &json!({ "refresh_token": session["refresh_token"] })).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    assert_problem(
+        app.post("/v1/auth/login", None, &json!({ "email": email, "password": PASSWORD })).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     app.login(&email, "another good passphrase").await;
 }
 
@@ -124,29 +186,60 @@ async fn password_reset_writes_one_outbox_email_and_the_token_works_once() {
     let unknown_body: Value = unknown.json().await.unwrap();
     let known = app.post("/v1/auth/password-reset/request", None, &json!({ "email": email.to_uppercase() })).await;
     assert_eq!(known.status(), StatusCode::ACCEPTED);
-    assert_eq!(known.json::<Value>().await.unwrap(), unknown_body, "the answer must not reveal whether the e-mail exists");
+    assert_eq!(
+        known.json::<Value>().await.unwrap(),
+        unknown_body,
+        "the answer must not reveal whether the e-mail exists"
+    );
 
-    let rows = sqlx::query_as::<_, (String, String, Value)>("SELECT to_address, idempotency_key, payload FROM email_outbox WHERE template = 'password_reset'")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let rows = sqlx::query_as::<_, (String, String, Value)>(
+        "SELECT to_address, idempotency_key, payload FROM email_outbox WHERE template = 'password_reset'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 1, "one reset e-mail, none for the unknown address");
     assert_eq!(rows[0].0, email);
     assert!(rows[0].1.starts_with("password-reset:"));
     let token = rows[0].2["token"].as_str().unwrap().to_owned();
     assert!(rows[0].2["reset_url"].as_str().unwrap().starts_with("https://helpdesk.test/reset-password?token="));
 
-    let weak = app.post("/v1/auth/password-reset/confirm", None, &json!({ "token": token, "new_password": "password123" })).await;
-    assert_eq!(assert_problem(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await["errors"][0]["field"], "new_password");
+    let weak = app
+        .post("/v1/auth/password-reset/confirm", None, &json!({ "token": token, "new_password": "password123" }))
+        .await;
+    assert_eq!(
+        assert_problem(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await["errors"][0]["field"],
+        "new_password"
+    );
 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let confirmed = app.post("/v1/auth/password-reset/confirm", None, &json!({ "token": token, "new_password": "a brand new passphrase" })).await;
+    let confirmed = app
+        .post(
+            "/v1/auth/password-reset/confirm",
+            None,
+            &json!({ "token": token, "new_password": "a brand new passphrase" }),
+        )
+        .await;
     assert_eq!(confirmed.status(), StatusCode::NO_CONTENT);
-    assert_problem(app.get("/v1/me", Some(session["access_token"].as_str().unwrap())).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    assert_problem(
+        app.get("/v1/me", Some(session["access_token"].as_str().unwrap())).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     app.login(&email, "a brand new passphrase").await;
 
-    let again = app.post("/v1/auth/password-reset/confirm", None, &json!({ "token": token, "new_password": "yet another passphrase" })).await;
-    assert_eq!(assert_problem(again, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await["errors"][0]["field"], "token");
+    let again = app
+        .post(
+            "/v1/auth/password-reset/confirm",
+            None,
+            &json!({ "token": token, "new_password": "yet another passphrase" }),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(again, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await["errors"][0]["field"],
+        "token"
+    );
 }
 
 #[tokio::test]
@@ -154,7 +247,9 @@ async fn login_is_rate_limited_per_address_with_retry_after() {
     let app = spawn_app_with(&[("HELPDESK_AUTH_RATE_LIMIT", "3")]).await;
     // spawn_app logged in once already; two more attempts are allowed.
     for _ in 0..2 {
-        let attempt = app.post("/v1/auth/login", None, &json!({ "email": "someone@example.com", "password": "wrong password here" })).await;
+        let attempt = app
+            .post("/v1/auth/login", None, &json!({ "email": "someone@example.com", "password": "wrong password here" }))
+            .await;
         assert_problem(attempt, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     }
     let limited = app.post("/v1/auth/login", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD })).await;
@@ -178,15 +273,24 @@ async fn login_is_rate_limited_per_account_across_addresses() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    let fourth = app.client.post(app.url("/v1/auth/login")).header("x-forwarded-for", "203.0.113.99").json(&json!({ "email": target, "password": "guess" })).send().await.unwrap();
+    let fourth = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("x-forwarded-for", "203.0.113.99")
+        .json(&json!({ "email": target, "password": "guess" }))
+        .send()
+        .await
+        .unwrap();
     assert_problem(fourth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_get_the_same_answer() {
     let app = spawn_app().await;
-    let unknown = app.post("/v1/auth/login", None, &json!({ "email": "ghost@example.com", "password": ADMIN_PASSWORD })).await;
-    let wrong = app.post("/v1/auth/login", None, &json!({ "email": ADMIN_EMAIL, "password": "not the password" })).await;
+    let unknown =
+        app.post("/v1/auth/login", None, &json!({ "email": "ghost@example.com", "password": ADMIN_PASSWORD })).await;
+    let wrong =
+        app.post("/v1/auth/login", None, &json!({ "email": ADMIN_EMAIL, "password": "not the password" })).await;
     let unknown = assert_problem(unknown, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let wrong = assert_problem(wrong, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_eq!(unknown, wrong);

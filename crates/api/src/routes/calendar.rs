@@ -1,0 +1,326 @@
+//! The business calendar and SLA targets (admin). Every change is a new version; open tickets'
+//! due times are re-projected with the time they already consumed kept.
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Json, Query};
+use crate::state::AppState;
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use chrono::{Datelike, NaiveDate, TimeDelta};
+use helpdesk_core::CoreError;
+use helpdesk_core::calendar_admin::{self, ClosedDay, ClosedDaySource};
+use helpdesk_domain::calendar::{CalendarSpec, OpenInterval, WeeklyHours};
+use helpdesk_domain::sla::{ClockMode, PolicyRow, Severity, SlaPolicy, Target, Targets};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// An opening interval, local time, `HH:MM`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    #[schema(example = "09:00")]
+    pub start: String,
+    #[schema(example = "18:00")]
+    pub end: String,
+}
+
+fn to_interval(i: &Interval, field: &str) -> Result<OpenInterval, CoreError> {
+    let parse = |t: &str, which: &str| {
+        t.parse().map_err(|_| CoreError::invalid(&format!("{field}.{which}"), "must be a time as HH:MM"))
+    };
+    Ok(OpenInterval::new(parse(&i.start, "start")?, parse(&i.end, "end")?))
+}
+
+fn from_interval(i: &OpenInterval) -> Interval {
+    Interval { start: i.start.to_string(), end: i.end.to_string() }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClosedDayView {
+    pub date: NaiveDate,
+    #[schema(example = "Carnaval")]
+    pub name: String,
+    /// `rule` (recurring holiday), `added` (one-off closure) or `partial_day`.
+    #[schema(value_type = String, example = "rule")]
+    pub source: ClosedDaySource,
+    /// For partial days: when it opens.
+    pub opening_hours: Vec<Interval>,
+}
+
+impl From<ClosedDay> for ClosedDayView {
+    fn from(d: ClosedDay) -> Self {
+        ClosedDayView {
+            date: d.date,
+            name: d.name,
+            source: d.source,
+            opening_hours: d.opening_hours.iter().map(from_interval).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClosedDays {
+    pub year: i32,
+    pub calendar_version: u32,
+    pub days: Vec<ClosedDayView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct YearQuery {
+    /// Defaults to the current year.
+    pub year: Option<i32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddClosedDay {
+    pub date: NaiveDate,
+    #[schema(example = "Recesso de fim de ano")]
+    pub name: String,
+    /// Omit to close the whole day; give intervals for a partial day (e.g. opens at 14:00).
+    #[serde(default)]
+    pub opening_hours: Vec<Interval>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalendarChange {
+    pub calendar: CalendarView,
+    /// Open tickets whose due times were re-projected in this request.
+    pub tickets_reprojected: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyHoursView {
+    #[serde(default)]
+    pub monday: Vec<Interval>,
+    #[serde(default)]
+    pub tuesday: Vec<Interval>,
+    #[serde(default)]
+    pub wednesday: Vec<Interval>,
+    #[serde(default)]
+    pub thursday: Vec<Interval>,
+    #[serde(default)]
+    pub friday: Vec<Interval>,
+    #[serde(default)]
+    pub saturday: Vec<Interval>,
+    #[serde(default)]
+    pub sunday: Vec<Interval>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalendarView {
+    pub version: u32,
+    #[schema(example = "America/Sao_Paulo")]
+    pub time_zone: String,
+    pub weekly_hours: WeeklyHoursView,
+}
+
+impl From<CalendarSpec> for CalendarView {
+    fn from(spec: CalendarSpec) -> Self {
+        let w = &spec.weekly_hours;
+        let map = |v: &Vec<OpenInterval>| v.iter().map(from_interval).collect();
+        CalendarView {
+            version: spec.version,
+            time_zone: spec.time_zone.name().to_owned(),
+            weekly_hours: WeeklyHoursView {
+                monday: map(&w.monday),
+                tuesday: map(&w.tuesday),
+                wednesday: map(&w.wednesday),
+                thursday: map(&w.thursday),
+                friday: map(&w.friday),
+                saturday: map(&w.saturday),
+                sunday: map(&w.sunday),
+            },
+        }
+    }
+}
+
+/// One row of the SLA target table.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRowView {
+    #[schema(example = "pro")]
+    pub plan: String,
+    /// Absent: every severity of the plan.
+    pub severity: Option<Severity>,
+    /// Rows for Premium emergency tickets.
+    #[serde(default)]
+    pub emergency: bool,
+    /// `business` (opening hours) or `calendar` (24×7).
+    pub mode: ClockMode,
+    pub first_response_minutes: i64,
+    pub resolution_minutes: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyView {
+    pub version: u32,
+    pub at_risk_fraction: f64,
+    pub rows: Vec<PolicyRowView>,
+}
+
+impl From<SlaPolicy> for PolicyView {
+    fn from(p: SlaPolicy) -> Self {
+        PolicyView {
+            version: p.version,
+            at_risk_fraction: p.at_risk_fraction,
+            rows: p
+                .rows
+                .into_iter()
+                .map(|r| PolicyRowView {
+                    plan: r.plan,
+                    severity: r.severity,
+                    emergency: r.emergency,
+                    mode: r.targets.resolution.mode,
+                    first_response_minutes: r.targets.first_response.duration.num_minutes(),
+                    resolution_minutes: r.targets.resolution.duration.num_minutes(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPolicy {
+    pub rows: Vec<PolicyRowView>,
+    /// Fraction of a target after which a ticket is at risk (default: unchanged).
+    pub at_risk_fraction: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyChange {
+    pub policy: PolicyView,
+    pub tickets_reprojected: usize,
+}
+
+/// Closed and partial days of a year: holidays from the rules plus dates an admin added.
+#[utoipa::path(tag = "calendar", security(("bearer" = [])), params(YearQuery), responses((status = 200, body = ClosedDays), (status = 400, body = Problem, content_type = "application/problem+json")))]
+#[get("/v1/holidays")]
+pub async fn list_holidays(
+    state: web::Data<AppState>,
+    _caller: Authenticated,
+    query: Query<YearQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let year = query.0.year.unwrap_or_else(|| state.clock.now().year());
+    let (calendar_version, days) = calendar_admin::closed_days(&state.pool, &state.sla, year).await?;
+    Ok(HttpResponse::Ok().json(ClosedDays { year, calendar_version, days: days.into_iter().map(Into::into).collect() }))
+}
+
+/// Close a date, or give it shorter hours (admin). Open tickets' due times move.
+#[utoipa::path(tag = "calendar", security(("bearer" = [])), request_body = AddClosedDay, responses(
+    (status = 201, body = CalendarChange),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[post("/v1/holidays")]
+pub async fn add_holiday(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: Json<AddClosedDay>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let hours = b
+        .opening_hours
+        .iter()
+        .enumerate()
+        .map(|(i, h)| to_interval(h, &format!("opening_hours[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (spec, tickets_reprojected) =
+        calendar_admin::add_closed_day(&state.pool, &state.sla, &caller.0, b.date, &b.name, hours, state.clock.now())
+            .await?;
+    Ok(HttpResponse::Created().json(CalendarChange { calendar: spec.into(), tickets_reprojected }))
+}
+
+/// Remove a date an admin added (admin).
+#[utoipa::path(tag = "calendar", path = "/v1/holidays/{date}", security(("bearer" = [])), responses(
+    (status = 200, body = CalendarChange),
+    (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[delete("/v1/holidays/{date}")]
+pub async fn remove_holiday(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    date: web::Path<NaiveDate>,
+) -> Result<HttpResponse, ApiError> {
+    let (spec, tickets_reprojected) =
+        calendar_admin::remove_closed_day(&state.pool, &state.sla, &caller.0, *date, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(CalendarChange { calendar: spec.into(), tickets_reprojected }))
+}
+
+/// The calendar in force: time zone and weekly opening hours.
+#[utoipa::path(tag = "calendar", security(("bearer" = [])), responses((status = 200, body = CalendarView)))]
+#[get("/v1/calendar")]
+pub async fn get_calendar(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(CalendarView::from(calendar_admin::current_calendar(&state.pool, &state.sla).await?)))
+}
+
+/// Replace the weekly opening hours (admin); several intervals a day are allowed.
+#[utoipa::path(tag = "calendar", path = "/v1/calendar/opening-hours", security(("bearer" = [])), request_body = WeeklyHoursView, responses(
+    (status = 200, body = CalendarChange),
+    (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[put("/v1/calendar/opening-hours")]
+pub async fn set_opening_hours(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: Json<WeeklyHoursView>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let day = |v: &Vec<Interval>, name: &str| {
+        v.iter().enumerate().map(|(i, h)| to_interval(h, &format!("{name}[{i}]"))).collect::<Result<Vec<_>, _>>()
+    };
+    let hours = WeeklyHours {
+        monday: day(&b.monday, "monday")?,
+        tuesday: day(&b.tuesday, "tuesday")?,
+        wednesday: day(&b.wednesday, "wednesday")?,
+        thursday: day(&b.thursday, "thursday")?,
+        friday: day(&b.friday, "friday")?,
+        saturday: day(&b.saturday, "saturday")?,
+        sunday: day(&b.sunday, "sunday")?,
+    };
+    let (spec, tickets_reprojected) =
+        calendar_admin::set_weekly_hours(&state.pool, &state.sla, &caller.0, hours, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(CalendarChange { calendar: spec.into(), tickets_reprojected }))
+}
+
+/// The SLA targets in force, per plan × severity.
+#[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), responses((status = 200, body = PolicyView)))]
+#[get("/v1/sla-policy")]
+pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(PolicyView::from(calendar_admin::current_policy(&state.pool, &state.sla).await?)))
+}
+
+/// Replace the SLA target table (admin). Open tickets are re-targeted with consumed time kept.
+#[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), request_body = SetPolicy, responses(
+    (status = 200, body = PolicyChange),
+    (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[put("/v1/sla-policy")]
+pub async fn set_policy(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: Json<SetPolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let rows = b
+        .rows
+        .into_iter()
+        .map(|r| {
+            let target = |minutes: i64| Target { duration: TimeDelta::minutes(minutes), mode: r.mode };
+            PolicyRow {
+                plan: r.plan,
+                severity: r.severity,
+                emergency: r.emergency,
+                targets: Targets {
+                    first_response: target(r.first_response_minutes),
+                    resolution: target(r.resolution_minutes),
+                },
+            }
+        })
+        .collect();
+    let (policy, tickets_reprojected) =
+        calendar_admin::set_policy(&state.pool, &state.sla, &caller.0, rows, b.at_risk_fraction, state.clock.now())
+            .await?;
+    Ok(HttpResponse::Ok().json(PolicyChange { policy: policy.into(), tickets_reprojected }))
+}

@@ -1,0 +1,250 @@
+//! Administration of the business calendar (closed days, opening hours) and of the SLA targets.
+//! Every edit stores a new immutable version and re-projects the due times of open tickets,
+//! keeping the time they have already consumed (DESIGN R5).
+
+use crate::accounts::Caller;
+use crate::audit::{self, AuditEntry};
+use crate::sla_store::SlaStore;
+use crate::{CoreError, tickets};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use helpdesk_domain::calendar::{BusinessCalendar, CalendarSpec, DayOverride, OpenInterval, WeeklyHours};
+use helpdesk_domain::holidays::ClosedDate;
+use helpdesk_domain::sla::{PolicyRow, SlaPolicy};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// Open tickets re-projected inside the admin's request; any beyond continue in the background
+/// (and every ticket also catches up by itself on its next change).
+const REPROJECT_IN_REQUEST: usize = 2_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedDaySource {
+    /// A recurring holiday rule (national holidays, Easter-based days).
+    Rule,
+    /// A one-off date an administrator closed.
+    Added,
+    /// A date with its own, shorter hours.
+    PartialDay,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClosedDay {
+    pub date: NaiveDate,
+    pub name: String,
+    pub source: ClosedDaySource,
+    /// For partial days: when it opens.
+    pub opening_hours: Vec<OpenInterval>,
+}
+
+/// The closed and partial days of `year`, computed from the rules plus the added dates.
+pub async fn closed_days(pool: &PgPool, store: &SlaStore, year: i32) -> Result<(u32, Vec<ClosedDay>), CoreError> {
+    if !(1970..=2200).contains(&year) {
+        return Err(CoreError::invalid("year", "must be between 1970 and 2200"));
+    }
+    let mut conn = pool.acquire().await?;
+    let calendar = store.snapshot(&mut conn).await?.calendar;
+    let spec = calendar.spec();
+    let mut days: Vec<ClosedDay> = calendar
+        .closed_days_in_year(year)
+        .into_iter()
+        .map(|(date, name)| {
+            let added = spec.closed_dates.iter().any(|c| c.date == date);
+            ClosedDay {
+                date,
+                name,
+                source: if added { ClosedDaySource::Added } else { ClosedDaySource::Rule },
+                opening_hours: Vec::new(),
+            }
+        })
+        .collect();
+    for o in spec.overrides.iter().filter(|o| o.date.year() == year && !o.intervals.is_empty()) {
+        days.retain(|d| d.date != o.date);
+        days.push(ClosedDay {
+            date: o.date,
+            name: o.name.clone(),
+            source: ClosedDaySource::PartialDay,
+            opening_hours: o.intervals.clone(),
+        });
+    }
+    days.sort_by_key(|d| d.date);
+    Ok((calendar.version(), days))
+}
+
+pub async fn current_calendar(pool: &PgPool, store: &SlaStore) -> Result<CalendarSpec, CoreError> {
+    let mut conn = pool.acquire().await?;
+    Ok(store.snapshot(&mut conn).await?.calendar.spec().clone())
+}
+
+pub async fn current_policy(pool: &PgPool, store: &SlaStore) -> Result<SlaPolicy, CoreError> {
+    let mut conn = pool.acquire().await?;
+    Ok(store.snapshot(&mut conn).await?.policy)
+}
+
+/// Applies `edit` to the current calendar and stores the result as the next version.
+async fn edit_calendar(
+    pool: &PgPool,
+    store: &SlaStore,
+    actor: &Caller,
+    action: &'static str,
+    now: DateTime<Utc>,
+    edit: impl FnOnce(&mut CalendarSpec) -> Result<(), CoreError>,
+) -> Result<(CalendarSpec, usize), CoreError> {
+    actor.require_admin()?;
+    let mut tx = pool.begin().await?;
+    let current = store.snapshot(&mut tx).await?.calendar;
+    let mut spec = current.spec().clone();
+    edit(&mut spec)?;
+    spec.version = current.version() + 1;
+    let calendar = BusinessCalendar::new(spec).map_err(|e| match e {
+        helpdesk_domain::calendar::CalendarError::DuplicateDate(date) => {
+            CoreError::conflict("date_taken", format!("{date} already has an entry; remove it first"))
+        }
+        other => CoreError::invalid("calendar", other),
+    })?;
+    let spec = calendar.spec().clone();
+    SlaStore::save_calendar(&mut tx, &spec, actor.user_id, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(actor.user_id),
+            action,
+            subject_type: "calendar",
+            subject_id: None,
+            ip: None,
+            details: json!({ "version": spec.version }),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let reprojected = reproject_after_change(pool, store, now).await?;
+    Ok((spec, reprojected))
+}
+
+async fn reproject_after_change(pool: &PgPool, store: &SlaStore, now: DateTime<Utc>) -> Result<usize, CoreError> {
+    let done = tickets::reproject(pool, store, REPROJECT_IN_REQUEST, now).await?;
+    if done >= REPROJECT_IN_REQUEST {
+        let (pool, store) = (pool.clone(), store.clone());
+        tokio::spawn(async move {
+            if let Err(error) = tickets::reproject(&pool, &store, usize::MAX, now).await {
+                tracing::error!(%error, "background SLA re-projection stopped; tickets will catch up on their next change");
+            }
+        });
+    }
+    Ok(done)
+}
+
+/// Closes a date (no `opening_hours`) or gives it shorter hours (a partial day).
+pub async fn add_closed_day(
+    pool: &PgPool,
+    store: &SlaStore,
+    actor: &Caller,
+    date: NaiveDate,
+    name: &str,
+    opening_hours: Vec<OpenInterval>,
+    now: DateTime<Utc>,
+) -> Result<(CalendarSpec, usize), CoreError> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CoreError::invalid("name", "must have between 1 and 100 characters"));
+    }
+    edit_calendar(pool, store, actor, "calendar.closed_day_added", now, |spec| {
+        if opening_hours.is_empty() {
+            spec.closed_dates.push(ClosedDate { date, name });
+        } else {
+            spec.overrides.push(DayOverride { date, intervals: opening_hours, name });
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Removes an added closed date or partial day. Rule-based holidays are not removed by date; to
+/// open on one, add a partial day with the usual hours.
+pub async fn remove_closed_day(
+    pool: &PgPool,
+    store: &SlaStore,
+    actor: &Caller,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(CalendarSpec, usize), CoreError> {
+    edit_calendar(pool, store, actor, "calendar.closed_day_removed", now, |spec| {
+        let before = spec.closed_dates.len() + spec.overrides.len();
+        spec.closed_dates.retain(|c| c.date != date);
+        spec.overrides.retain(|o| o.date != date);
+        if spec.closed_dates.len() + spec.overrides.len() == before {
+            return Err(CoreError::NotFound("added closed day"));
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub async fn set_weekly_hours(
+    pool: &PgPool,
+    store: &SlaStore,
+    actor: &Caller,
+    hours: WeeklyHours,
+    now: DateTime<Utc>,
+) -> Result<(CalendarSpec, usize), CoreError> {
+    edit_calendar(pool, store, actor, "calendar.opening_hours_changed", now, |spec| {
+        spec.weekly_hours = hours;
+        Ok(())
+    })
+    .await
+}
+
+/// Replaces the SLA target table (and optionally the at-risk threshold) with a new version.
+pub async fn set_policy(
+    pool: &PgPool,
+    store: &SlaStore,
+    actor: &Caller,
+    rows: Vec<PolicyRow>,
+    at_risk_fraction: Option<f64>,
+    now: DateTime<Utc>,
+) -> Result<(SlaPolicy, usize), CoreError> {
+    actor.require_admin()?;
+    if rows.is_empty() {
+        return Err(CoreError::invalid("rows", "must list at least one target"));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        for (metric, target) in [("first_response", row.targets.first_response), ("resolution", row.targets.resolution)]
+        {
+            if target.duration <= chrono::TimeDelta::zero() || target.duration > chrono::TimeDelta::days(365) {
+                return Err(CoreError::invalid(
+                    &format!("rows[{i}].{metric}"),
+                    "must be a positive duration of at most a year",
+                ));
+            }
+        }
+    }
+    if let Some(fraction) = at_risk_fraction.filter(|f| !(0.05..=1.0).contains(f)) {
+        return Err(CoreError::invalid("at_risk_fraction", format!("must be between 0.05 and 1, got {fraction}")));
+    }
+    let mut tx = pool.begin().await?;
+    let current = store.snapshot(&mut tx).await?.policy;
+    let policy = SlaPolicy {
+        version: current.version + 1,
+        rows,
+        pause_rules: current.pause_rules,
+        at_risk_fraction: at_risk_fraction.unwrap_or(current.at_risk_fraction),
+    };
+    SlaStore::save_policy(&mut tx, &policy, actor.user_id, now).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(actor.user_id),
+            action: "sla_policy.changed",
+            subject_type: "sla_policy",
+            subject_id: None,
+            ip: None,
+            details: json!({ "version": policy.version }),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let reprojected = reproject_after_change(pool, store, now).await?;
+    Ok((policy, reprojected))
+}

@@ -1,0 +1,274 @@
+//! Background jobs (DESIGN §3): the payloads the API and the worker exchange through Redis, and
+//! [`JobQueue`], the handle both use to push them.
+//!
+//! A job is only a fast path. Postgres holds the truth (the outbox row, the ticket's due times), a
+//! reconciler in the worker re-enqueues whatever is due and unhandled, and every handler re-reads
+//! its row and does nothing when the job is stale. So pushing a job may fail without failing the
+//! operation that caused it: log the error and carry on.
+//!
+//! Every queue lives under the deployment's Redis prefix (`{prefix}:email`,
+//! `{prefix}:ticket-timers`), so deployments and test runs sharing a Redis never see each other's
+//! jobs. Queue names are spelled out here, never derived from Rust type names, so moving a type
+//! cannot silently orphan the jobs already queued.
+
+use apalis::prelude::{TaskBuilder, TaskSink, TaskSinkError};
+use apalis_redis::{ConnectionManager, RedisStorage};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A job payload and the queue it travels on.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    /// The queue's name without the deployment prefix.
+    const QUEUE: &'static str;
+}
+
+/// Deliver one outbox row (`email_outbox.id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverEmail {
+    pub outbox_id: Uuid,
+}
+
+impl Job for DeliverEmail {
+    const QUEUE: &'static str = "email";
+}
+
+/// Which ticket timer fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketTimerKind {
+    FirstResponseAtRisk,
+    FirstResponseBreached,
+    ResolutionAtRisk,
+    ResolutionBreached,
+    /// The 72 h reminder to a customer who has not answered.
+    CustomerReminder,
+    AutoClose,
+}
+
+impl TicketTimerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FirstResponseAtRisk => "first_response_at_risk",
+            Self::FirstResponseBreached => "first_response_breached",
+            Self::ResolutionAtRisk => "resolution_at_risk",
+            Self::ResolutionBreached => "resolution_breached",
+            Self::CustomerReminder => "customer_reminder",
+            Self::AutoClose => "auto_close",
+        }
+    }
+}
+
+/// A ticket timer due at `due_at`. The handler acts only if the ticket still has this `version`
+/// and this due time: a scheduled job cannot be cancelled, so a timer that moved (pause, reply,
+/// priority change) leaves stale jobs behind that must do nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketTimer {
+    pub ticket_id: Uuid,
+    pub kind: TicketTimerKind,
+    pub due_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl TicketTimer {
+    /// One job per ticket, kind, version and instant, however many times it is scheduled.
+    pub fn idempotency_key(&self) -> String {
+        format!("ticket:{}:{}:v{}:{}", self.ticket_id, self.kind.as_str(), self.version, self.due_at.timestamp())
+    }
+}
+
+impl Job for TicketTimer {
+    const QUEUE: &'static str = "ticket-timers";
+}
+
+/// The full Redis name of a queue: `{prefix}:{queue}`.
+pub fn queue_name(prefix: &str, queue: &str) -> String {
+    format!("{prefix}:{queue}")
+}
+
+/// The apalis-redis settings of a queue; the worker adds its consumer settings (batch size,
+/// heartbeat) on top.
+pub fn storage_config(prefix: &str, queue: &str) -> apalis_redis::Config {
+    apalis_redis::Config::default().queue(queue_name(prefix, queue))
+}
+
+/// How long a key deduplicates a job pushed for "now" ([`JobQueue::deliver_email`]).
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(60 * 60);
+
+/// A job to push: now or at an instant, optionally at most once per idempotency key.
+#[derive(Debug, Clone)]
+pub struct Enqueue<J> {
+    job: J,
+    run_at: Option<DateTime<Utc>>,
+    once: Option<(String, Duration)>,
+}
+
+impl<J: Job> Enqueue<J> {
+    /// Run as soon as a worker is free.
+    pub fn now(job: J) -> Self {
+        Self { job, run_at: None, once: None }
+    }
+
+    /// Run at `at` (wall-clock time; Redis promotes it when due). An instant in the past runs now.
+    pub fn at(job: J, at: DateTime<Utc>) -> Self {
+        Self { job, run_at: Some(at), once: None }
+    }
+
+    /// Pushes of the same `key` on this queue are dropped until `window` after the run time
+    /// (`window` after now for a job that runs now). The window keeps Redis from accumulating
+    /// keys forever; make it longer than the job could wait in the queue.
+    pub fn once(mut self, key: impl Into<String>, window: Duration) -> Self {
+        self.once = Some((key.into(), window));
+        self
+    }
+
+    /// How long the idempotency key must live, counted from now.
+    fn key_lifetime(&self, now: DateTime<Utc>) -> Duration {
+        let Some((_, window)) = &self.once else { return Duration::ZERO };
+        let until_run = self.run_at.map(|at| (at - now).to_std().unwrap_or(Duration::ZERO)).unwrap_or(Duration::ZERO);
+        until_run + *window
+    }
+
+    fn into_task(self) -> apalis::prelude::Task<J> {
+        let mut builder = TaskBuilder::new(self.job);
+        if let Some(at) = self.run_at {
+            builder = builder.run_at_timestamp(u64::try_from(at.timestamp()).unwrap_or(0));
+        }
+        if let Some((key, _)) = self.once {
+            builder = builder.idempotency_key(key);
+        }
+        builder.build()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot push {count} job(s) onto queue {queue}: {source}")]
+pub struct EnqueueError {
+    queue: String,
+    count: usize,
+    #[source]
+    source: TaskSinkError<apalis_redis::Error>,
+}
+
+/// The cloneable handle through which operations push jobs. Cheap to clone: one multiplexed
+/// Redis connection underneath.
+#[derive(Clone)]
+pub struct JobQueue {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl JobQueue {
+    /// `conn` from [`crate::redis_conn::connect`]; `prefix` is `Config::redis_prefix`.
+    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+        Self { conn, prefix: Arc::from(prefix) }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The Redis storage of `J`'s queue, for a worker to consume or for tests to inspect.
+    pub fn storage<J: Job>(&self) -> RedisStorage<J> {
+        RedisStorage::new(self.conn.clone()).with_config(storage_config(&self.prefix, J::QUEUE))
+    }
+
+    /// Pushes one job.
+    pub async fn push<J: Job>(&self, job: Enqueue<J>) -> Result<(), EnqueueError> {
+        self.push_all(vec![job]).await
+    }
+
+    /// Pushes several jobs of one kind in one Redis round trip.
+    pub async fn push_all<J: Job>(&self, jobs: Vec<Enqueue<J>>) -> Result<(), EnqueueError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let count = jobs.len();
+        let now = Utc::now();
+        // apalis-redis sets the key lifetime per push, not per job: take the longest needed.
+        let key_lifetime = jobs.iter().map(|job| job.key_lifetime(now)).max().unwrap_or(Duration::ZERO);
+        let config = storage_config(&self.prefix, J::QUEUE)
+            .idempotency_ttl((!key_lifetime.is_zero()).then_some(key_lifetime.max(Duration::from_secs(1))));
+        let mut storage = RedisStorage::<J>::new(self.conn.clone()).with_config(config);
+        let tasks = futures_util::stream::iter(jobs.into_iter().map(Enqueue::into_task));
+        storage.push_all(tasks).await.map_err(|source| EnqueueError {
+            queue: queue_name(&self.prefix, J::QUEUE),
+            count,
+            source,
+        })
+    }
+
+    /// Asks the worker to deliver an outbox row now. Call it after the transaction that wrote the
+    /// row has committed (before, the worker could look for a row it cannot see yet). On error,
+    /// log and carry on: the reconciler delivers the row within about a minute anyway.
+    pub async fn deliver_email(&self, outbox_id: Uuid) -> Result<(), EnqueueError> {
+        self.push(Enqueue::now(DeliverEmail { outbox_id }).once(format!("outbox:{outbox_id}"), DEFAULT_DEDUPE_WINDOW))
+            .await
+    }
+
+    /// Schedules a ticket timer at its due time, once per [`TicketTimer::idempotency_key`].
+    pub async fn schedule_ticket_timer(&self, timer: TicketTimer) -> Result<(), EnqueueError> {
+        let key = timer.idempotency_key();
+        self.push(Enqueue::at(timer, timer.due_at).once(key, Duration::from_secs(24 * 60 * 60))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn queue_names_carry_the_prefix_and_never_the_type_name() {
+        assert_eq!(queue_name("helpdesk", DeliverEmail::QUEUE), "helpdesk:email");
+        assert_eq!(queue_name("t1", TicketTimer::QUEUE), "t1:ticket-timers");
+        assert_eq!(storage_config("t1", "email").queue.as_ref(), "t1:email");
+    }
+
+    #[test]
+    fn a_scheduled_jobs_key_outlives_its_run_time() {
+        let now = Utc::now();
+        let job = DeliverEmail { outbox_id: Uuid::nil() };
+        let scheduled = Enqueue::at(job, now + TimeDelta::hours(2)).once("k", Duration::from_secs(60));
+        let lifetime = scheduled.key_lifetime(now);
+        assert!(lifetime >= Duration::from_secs(2 * 3600 + 59) && lifetime <= Duration::from_secs(2 * 3600 + 60));
+        assert_eq!(Enqueue::now(job).key_lifetime(now), Duration::ZERO);
+        assert_eq!(
+            Enqueue::at(job, now - TimeDelta::hours(1)).once("k", Duration::from_secs(5)).key_lifetime(now),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn timer_keys_change_with_version_and_instant() {
+        let timer = TicketTimer {
+            ticket_id: Uuid::nil(),
+            kind: TicketTimerKind::AutoClose,
+            due_at: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(1),
+            version: 3,
+        };
+        let moved = TicketTimer { due_at: timer.due_at + TimeDelta::hours(1), ..timer };
+        let bumped = TicketTimer { version: 4, ..timer };
+        assert_ne!(timer.idempotency_key(), moved.idempotency_key());
+        assert_ne!(timer.idempotency_key(), bumped.idempotency_key());
+        assert_eq!(timer.idempotency_key(), format!("ticket:{}:auto_close:v3:86400", Uuid::nil()));
+    }
+
+    #[test]
+    fn payloads_have_a_stable_wire_format() -> Result<(), serde_json::Error> {
+        let json = serde_json::to_value(DeliverEmail { outbox_id: Uuid::nil() })?;
+        assert_eq!(json, serde_json::json!({ "outbox_id": Uuid::nil() }));
+        let kind = serde_json::to_value(TicketTimerKind::FirstResponseBreached)?;
+        assert_eq!(kind, serde_json::json!("first_response_breached"));
+        Ok(())
+    }
+}

@@ -1,0 +1,988 @@
+//! Tickets under the policy (DESIGN R2–R6, R9). Every operation runs in one transaction: lock the
+//! ticket, bring its SLA clock up to the calendar and policy in force, apply the domain's rules,
+//! append clock events, re-project the due instants, and write the timeline and the e-mails the
+//! change causes. Timer jobs are the worker's business; they find tickets by the stored instants.
+
+use crate::accounts::Caller;
+use crate::organizations::{self, brazil_today};
+use crate::outbox::{self, NewEmail};
+use crate::pagination::PageRequest;
+use crate::sla_store::{SlaSnapshot, SlaStore};
+use crate::{CoreError, FieldError};
+use chrono::{DateTime, Utc};
+use helpdesk_domain::accounts::Role;
+use helpdesk_domain::plans::{Category, MissingEntitlement};
+use helpdesk_domain::sla::{ClockEvent, ClockEventKind, ClockPhase, Metric, Severity, SlaClock, SlaExplanation};
+use helpdesk_domain::sla_projection::{self, Projection};
+use helpdesk_domain::tickets::{self as rules, Actor, CloseReason, Status, TicketRuleError};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub id: Uuid,
+    pub number: i64,
+    pub organization_id: Uuid,
+    pub requester_id: Uuid,
+    pub assignee_id: Option<Uuid>,
+    pub subject: String,
+    pub description: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub emergency: bool,
+    pub plan_code: String,
+    pub status: Status,
+    pub close_reason: Option<CloseReason>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub waiting_since: Option<DateTime<Utc>>,
+    pub references_ticket_id: Option<Uuid>,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub first_response_at_risk_at: Option<DateTime<Utc>>,
+    pub first_response_met_at: Option<DateTime<Utc>>,
+    pub first_response_breached: bool,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub resolution_at_risk_at: Option<DateTime<Utc>>,
+    pub resolution_met_at: Option<DateTime<Utc>>,
+    pub resolution_breached: bool,
+    pub next_due_at: DateTime<Utc>,
+    pub calendar_version: i32,
+    pub policy_version: i32,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    sla_events: Vec<ClockEvent>,
+}
+
+impl Ticket {
+    /// Breached at `now`: a target was missed, or a running one has run out since the last save.
+    pub fn breached_at(&self, now: DateTime<Utc>) -> bool {
+        self.first_response_breached || self.resolution_breached || self.next_due_at <= now
+    }
+
+    pub fn sla_events(&self) -> &[ClockEvent] {
+        &self.sla_events
+    }
+}
+
+struct TicketRow {
+    id: Uuid,
+    number: i64,
+    organization_id: Uuid,
+    requester_id: Uuid,
+    assignee_id: Option<Uuid>,
+    subject: String,
+    description: String,
+    category: String,
+    severity: String,
+    emergency: bool,
+    plan_code: String,
+    status: String,
+    close_reason: Option<String>,
+    closed_at: Option<DateTime<Utc>>,
+    waiting_since: Option<DateTime<Utc>>,
+    references_ticket_id: Option<Uuid>,
+    sla_events: Value,
+    calendar_version: i32,
+    policy_version: i32,
+    first_response_due_at: Option<DateTime<Utc>>,
+    first_response_at_risk_at: Option<DateTime<Utc>>,
+    first_response_met_at: Option<DateTime<Utc>>,
+    first_response_breached: bool,
+    resolution_due_at: Option<DateTime<Utc>>,
+    resolution_at_risk_at: Option<DateTime<Utc>>,
+    resolution_met_at: Option<DateTime<Utc>>,
+    resolution_breached: bool,
+    next_due_at: DateTime<Utc>,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(id: Uuid, what: &str, raw: &str) -> Result<T, CoreError> {
+    serde_json::from_value(Value::String(raw.to_owned()))
+        .map_err(|e| CoreError::Internal(format!("ticket {id}: bad {what} '{raw}': {e}")))
+}
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = CoreError;
+    fn try_from(r: TicketRow) -> Result<Self, CoreError> {
+        let id = r.id;
+        Ok(Ticket {
+            category: parse(id, "category", &r.category)?,
+            severity: parse(id, "severity", &r.severity)?,
+            status: parse(id, "status", &r.status)?,
+            close_reason: r.close_reason.as_deref().map(|c| parse(id, "close reason", c)).transpose()?,
+            sla_events: serde_json::from_value(r.sla_events)
+                .map_err(|e| CoreError::Internal(format!("ticket {id}: bad SLA events: {e}")))?,
+            id,
+            number: r.number,
+            organization_id: r.organization_id,
+            requester_id: r.requester_id,
+            assignee_id: r.assignee_id,
+            subject: r.subject,
+            description: r.description,
+            emergency: r.emergency,
+            plan_code: r.plan_code,
+            closed_at: r.closed_at,
+            waiting_since: r.waiting_since,
+            references_ticket_id: r.references_ticket_id,
+            first_response_due_at: r.first_response_due_at,
+            first_response_at_risk_at: r.first_response_at_risk_at,
+            first_response_met_at: r.first_response_met_at,
+            first_response_breached: r.first_response_breached,
+            resolution_due_at: r.resolution_due_at,
+            resolution_at_risk_at: r.resolution_at_risk_at,
+            resolution_met_at: r.resolution_met_at,
+            resolution_breached: r.resolution_breached,
+            next_due_at: r.next_due_at,
+            calendar_version: r.calendar_version,
+            policy_version: r.policy_version,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+fn rule_error(error: TicketRuleError) -> CoreError {
+    if error.is_permission() {
+        CoreError::forbidden(error.code(), error.to_string())
+    } else {
+        CoreError::conflict(error.code(), error.to_string())
+    }
+}
+
+fn sla_error(ticket: Uuid, error: helpdesk_domain::sla::SlaError) -> CoreError {
+    CoreError::Internal(format!("ticket {ticket}: SLA clock: {error}"))
+}
+
+fn actor_of(caller: &Caller) -> Actor {
+    Actor::Person(caller.role)
+}
+
+/// A ticket locked for change, with what the change will write.
+struct Change {
+    ticket: Ticket,
+    clock: SlaClock,
+    new_clock_events: Vec<ClockEvent>,
+    timeline: Vec<(Option<Uuid>, &'static str, Value, bool)>,
+}
+
+impl Change {
+    fn clock_event(&mut self, snapshot: &SlaSnapshot, event: ClockEvent) -> Result<(), CoreError> {
+        self.clock.apply(&event, &snapshot.calendars).map_err(|e| sla_error(self.ticket.id, e))?;
+        self.timeline.push((None, "sla", serde_json::to_value(&event).unwrap_or_default(), false));
+        self.new_clock_events.push(event);
+        Ok(())
+    }
+
+    fn phase(&self, snapshot: &SlaSnapshot, metric: Metric, now: DateTime<Utc>) -> Result<ClockPhase, CoreError> {
+        let state = self
+            .clock
+            .state(now, &snapshot.calendars, snapshot.policy.at_risk_fraction)
+            .map_err(|e| sla_error(self.ticket.id, e))?;
+        Ok(state.get(metric).phase)
+    }
+
+    /// The pause/resume events a move to `status` implies under the policy in force.
+    fn status_events(&mut self, snapshot: &SlaSnapshot, status: Status, now: DateTime<Utc>) -> Result<(), CoreError> {
+        for event in self.clock.status_change_events(&snapshot.policy, status.as_str(), now) {
+            self.clock_event(snapshot, event)?;
+        }
+        Ok(())
+    }
+
+    fn log(&mut self, actor: Option<Uuid>, kind: &'static str, data: Value, internal: bool) {
+        self.timeline.push((actor, kind, data, internal));
+    }
+}
+
+/// Loads a ticket for change, locked, if the caller may see it. Another organisation's ticket is
+/// "not found", exactly like a missing one.
+async fn lock(
+    conn: &mut PgConnection,
+    caller: Option<&Caller>,
+    id: Uuid,
+    snapshot: &SlaSnapshot,
+    now: DateTime<Utc>,
+) -> Result<Change, CoreError> {
+    let row = sqlx::query_as!(TicketRow, r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at FROM tickets WHERE id = $1 FOR UPDATE"#, id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(CoreError::NotFound("ticket"))?;
+    let ticket = Ticket::try_from(row)?;
+    if caller.is_some_and(|c| !c.may_see_organization(ticket.organization_id)) {
+        return Err(CoreError::NotFound("ticket"));
+    }
+    let clock = SlaClock::replay(&ticket.sla_events, &snapshot.calendars).map_err(|e| sla_error(ticket.id, e))?;
+    let mut change = Change { ticket, clock, new_clock_events: Vec::new(), timeline: Vec::new() };
+    catch_up(&mut change, snapshot, now)?;
+    Ok(change)
+}
+
+/// Brings a clock that still runs on an older calendar or policy onto the ones in force: the
+/// time consumed so far stays consumed; only what remains is projected on the new versions.
+fn catch_up(change: &mut Change, snapshot: &SlaSnapshot, now: DateTime<Utc>) -> Result<(), CoreError> {
+    let last = change.ticket.sla_events.last().map_or(now, |e| e.at);
+    let calendar_version = snapshot.calendar.version() as i32;
+    if change.ticket.calendar_version < calendar_version {
+        let at = snapshot.calendar_created_at.clamp(last, now.max(last));
+        change.clock_event(
+            snapshot,
+            ClockEvent { at, kind: ClockEventKind::CalendarChanged { calendar_version: calendar_version as u32 } },
+        )?;
+        change.ticket.calendar_version = calendar_version;
+    }
+    let policy_version = snapshot.policy.version as i32;
+    if change.ticket.policy_version < policy_version {
+        if let Some(targets) =
+            snapshot.policy.targets(&change.ticket.plan_code, change.ticket.severity, change.ticket.emergency)
+        {
+            let at = snapshot.policy_created_at.clamp(last, now.max(last));
+            change.clock_event(
+                snapshot,
+                ClockEvent {
+                    at,
+                    kind: ClockEventKind::PolicyChanged { targets, policy_version: snapshot.policy.version },
+                },
+            )?;
+        }
+        change.ticket.policy_version = policy_version;
+    }
+    Ok(())
+}
+
+fn projection(change: &Change, snapshot: &SlaSnapshot, now: DateTime<Utc>) -> Result<Projection, CoreError> {
+    let state = change
+        .clock
+        .state(now, &snapshot.calendars, snapshot.policy.at_risk_fraction)
+        .map_err(|e| sla_error(change.ticket.id, e))?;
+    Ok(sla_projection::project(&state, now, &snapshot.calendars, snapshot.policy.at_risk_fraction))
+}
+
+/// Writes the changed ticket, its new clock events, projection and timeline.
+async fn save(
+    conn: &mut PgConnection,
+    mut change: Change,
+    snapshot: &SlaSnapshot,
+    now: DateTime<Utc>,
+) -> Result<Ticket, CoreError> {
+    let p = projection(&change, snapshot, now)?;
+    let t = &mut change.ticket;
+    t.sla_events.extend(change.new_clock_events.iter().cloned());
+    let new_events = serde_json::to_value(&change.new_clock_events).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let row = sqlx::query!(
+        r#"UPDATE tickets SET
+             assignee_id = $2, severity = $3, status = $4, close_reason = $5, closed_at = $6, waiting_since = $7,
+             sla_events = sla_events || $8, calendar_version = $9, policy_version = $10,
+             first_response_due_at = $11, first_response_at_risk_at = $12, first_response_met_at = $13, first_response_breached = $14,
+             resolution_due_at = $15, resolution_at_risk_at = $16, resolution_met_at = $17, resolution_breached = $18,
+             next_due_at = $19, version = version + 1, updated_at = $20
+           WHERE id = $1 RETURNING version"#,
+        t.id,
+        t.assignee_id,
+        severity_str(t.severity),
+        t.status.as_str(),
+        t.close_reason.map(CloseReason::as_str),
+        t.closed_at,
+        t.waiting_since,
+        new_events,
+        t.calendar_version,
+        t.policy_version,
+        p.first_response.due_at,
+        p.first_response.at_risk_at,
+        p.first_response.met_at,
+        p.first_response.breached,
+        p.resolution.due_at,
+        p.resolution.at_risk_at,
+        p.resolution.met_at,
+        p.resolution.breached,
+        p.next_due_at,
+        now
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    t.version = row.version;
+    apply_projection(t, &p);
+    t.updated_at = now;
+    for (actor, kind, data, internal) in change.timeline.drain(..) {
+        record_event(conn, t.id, actor, kind, data, internal, now).await?;
+    }
+    Ok(change.ticket)
+}
+
+fn apply_projection(t: &mut Ticket, p: &Projection) {
+    t.first_response_due_at = p.first_response.due_at;
+    t.first_response_at_risk_at = p.first_response.at_risk_at;
+    t.first_response_met_at = p.first_response.met_at;
+    t.first_response_breached = p.first_response.breached;
+    t.resolution_due_at = p.resolution.due_at;
+    t.resolution_at_risk_at = p.resolution.at_risk_at;
+    t.resolution_met_at = p.resolution.met_at;
+    t.resolution_breached = p.resolution.breached;
+    t.next_due_at = p.next_due_at;
+}
+
+fn severity_str(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Normal => "normal",
+        Severity::Low => "low",
+    }
+}
+
+fn category_str(category: Category) -> &'static str {
+    match category {
+        Category::Service => "service",
+        Category::Technical => "technical",
+    }
+}
+
+async fn record_event(
+    conn: &mut PgConnection,
+    ticket: Uuid,
+    actor: Option<Uuid>,
+    kind: &str,
+    data: Value,
+    internal: bool,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO ticket_events (id, ticket_id, actor_id, kind, data, internal, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        Uuid::now_v7(),
+        ticket,
+        actor,
+        kind,
+        data,
+        internal,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Queues an e-mail about a ticket to one user, in the user's language.
+async fn notify(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    user: Uuid,
+    template: &'static str,
+    cause: &str,
+    extra: Value,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
+    let Some(to) = sqlx::query!("SELECT email, name, locale FROM users WHERE id = $1 AND disabled_at IS NULL", user)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut payload = json!({ "name": to.name, "ticket_id": ticket.id, "ticket_number": ticket.number, "subject": ticket.subject, "status": ticket.status, "severity": ticket.severity });
+    if let (Value::Object(payload), Value::Object(extra)) = (&mut payload, extra) {
+        payload.extend(extra);
+    }
+    outbox::enqueue(
+        conn,
+        NewEmail {
+            idempotency_key: format!("ticket:{}:{cause}:{user}", ticket.id),
+            to_address: &to.email,
+            to_name: Some(&to.name),
+            locale: &to.locale,
+            template,
+            payload,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+pub struct NewTicket {
+    pub subject: String,
+    pub description: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub emergency: bool,
+    pub references_ticket_id: Option<Uuid>,
+}
+
+fn check_text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let text = raw.trim().to_owned();
+    if text.is_empty() || text.chars().count() > max {
+        errors.push(FieldError::new(field, format!("must have between 1 and {max} characters")));
+    }
+    text
+}
+
+/// Opens a ticket for the caller's organisation, if its contract covers the request (R2), with
+/// its SLA clock started on the targets for the plan and severity (R5).
+pub async fn open(
+    pool: &PgPool,
+    store: &SlaStore,
+    caller: &Caller,
+    input: NewTicket,
+    now: DateTime<Utc>,
+) -> Result<Ticket, CoreError> {
+    let Some(organization_id) = caller.organization_id.filter(|_| caller.role == Role::Customer) else {
+        return Err(CoreError::forbidden("customers_only", "tickets are opened by customers for their organisation"));
+    };
+    let mut errors = Vec::new();
+    let subject = check_text("subject", &input.subject, 200, &mut errors);
+    let description = check_text("description", &input.description, 20_000, &mut errors);
+    if !errors.is_empty() {
+        return Err(CoreError::Validation(errors));
+    }
+    let plan = organizations::active_plan(pool, organization_id, brazil_today(now))
+        .await?
+        .ok_or(CoreError::NotEntitled(MissingEntitlement::NoActiveContract))?;
+    plan.entitlements.check_ticket(input.category, input.emergency).map_err(CoreError::NotEntitled)?;
+
+    let mut tx = pool.begin().await?;
+    if let Some(referenced) = input.references_ticket_id {
+        let same_org = sqlx::query_scalar!("SELECT organization_id FROM tickets WHERE id = $1", referenced)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if same_org != Some(organization_id) {
+            return Err(CoreError::invalid("references_ticket_id", "is not a ticket of your organisation"));
+        }
+    }
+    let snapshot = store.snapshot(&mut tx).await?;
+    let targets = snapshot.policy.targets(&plan.code, input.severity, input.emergency).ok_or_else(|| {
+        CoreError::Internal(format!("SLA policy {} has no targets for plan {}", snapshot.policy.version, plan.code))
+    })?;
+    let started = ClockEvent {
+        at: now,
+        kind: ClockEventKind::Started {
+            targets,
+            calendar_version: snapshot.calendar.version(),
+            policy_version: snapshot.policy.version,
+        },
+    };
+    let clock = SlaClock::replay(std::slice::from_ref(&started), &snapshot.calendars)
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    let state = clock
+        .state(now, &snapshot.calendars, snapshot.policy.at_risk_fraction)
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    let p = sla_projection::project(&state, now, &snapshot.calendars, snapshot.policy.at_risk_fraction);
+    let id = Uuid::now_v7();
+    let events = serde_json::to_value([&started]).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let row = sqlx::query_as!(
+        TicketRow,
+        r#"INSERT INTO tickets (id, organization_id, requester_id, subject, description, category, severity, emergency, plan_code, status, references_ticket_id,
+                               sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, resolution_due_at, resolution_at_risk_at,
+                               next_due_at, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
+           RETURNING id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at"#,
+        id,
+        organization_id,
+        caller.user_id,
+        subject,
+        description,
+        category_str(input.category),
+        severity_str(input.severity),
+        input.emergency,
+        plan.code,
+        input.references_ticket_id,
+        events,
+        snapshot.calendar.version() as i32,
+        snapshot.policy.version as i32,
+        p.first_response.due_at,
+        p.first_response.at_risk_at,
+        p.resolution.due_at,
+        p.resolution.at_risk_at,
+        p.next_due_at,
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let ticket = Ticket::try_from(row)?;
+    record_event(&mut tx, id, Some(caller.user_id), "created", json!({ "category": input.category, "severity": input.severity, "emergency": input.emergency, "plan": plan.code }), false, now).await?;
+    record_event(&mut tx, id, None, "sla", serde_json::to_value(&started).unwrap_or_default(), false, now).await?;
+    notify(
+        &mut tx,
+        &ticket,
+        caller.user_id,
+        "ticket_created",
+        "created",
+        json!({ "first_response_due_at": ticket.first_response_due_at, "resolution_due_at": ticket.resolution_due_at }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ticket)
+}
+
+/// One ticket, if the caller may see it.
+pub async fn get(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<Ticket, CoreError> {
+    let row = sqlx::query_as!(TicketRow, r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at FROM tickets WHERE id = $1"#, id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(CoreError::NotFound("ticket"))?;
+    let ticket = Ticket::try_from(row)?;
+    if !caller.may_see_organization(ticket.organization_id) {
+        return Err(CoreError::NotFound("ticket"));
+    }
+    Ok(ticket)
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub author_id: Uuid,
+    pub body: String,
+    pub internal: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewMessage {
+    pub body: String,
+    pub internal: bool,
+    /// Staff may hand the ticket to the customer (or back) with the same reply.
+    pub then_status: Option<Status>,
+}
+
+/// Adds a reply or an internal note. A public agent reply meets first response; a customer's
+/// reply to a ticket waiting for them reopens it and resumes the resolution clock (R6).
+pub async fn post_message(
+    pool: &PgPool,
+    store: &SlaStore,
+    caller: &Caller,
+    id: Uuid,
+    input: NewMessage,
+    now: DateTime<Utc>,
+) -> Result<(Message, Ticket), CoreError> {
+    let mut errors = Vec::new();
+    let body = check_text("body", &input.body, 20_000, &mut errors);
+    if !errors.is_empty() {
+        return Err(CoreError::Validation(errors));
+    }
+    let mut tx = pool.begin().await?;
+    let snapshot = store.snapshot(&mut tx).await?;
+    let mut change = lock(&mut tx, Some(caller), id, &snapshot, now).await?;
+    let effect =
+        rules::reply(change.ticket.status, caller.role, input.internal, input.then_status).map_err(rule_error)?;
+
+    let message = Message {
+        id: Uuid::now_v7(),
+        ticket_id: id,
+        author_id: caller.user_id,
+        body,
+        internal: input.internal,
+        created_at: now,
+    };
+    sqlx::query!(
+        "INSERT INTO ticket_messages (id, ticket_id, author_id, body, internal, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        message.id,
+        id,
+        caller.user_id,
+        message.body,
+        message.internal,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    change.log(
+        Some(caller.user_id),
+        if input.internal { "note_added" } else { "reply_added" },
+        json!({ "message_id": message.id, "author_role": caller.role }),
+        input.internal,
+    );
+    if effect.counts_as_first_response && change.phase(&snapshot, Metric::FirstResponse, now)? != ClockPhase::Met {
+        change.clock_event(
+            &snapshot,
+            ClockEvent { at: now, kind: ClockEventKind::Met { metric: Metric::FirstResponse } },
+        )?;
+    }
+    if let Some(status) = effect.new_status {
+        move_to(&mut change, &snapshot, status, Some(caller.user_id), now)?;
+    }
+    let ticket = save(&mut tx, change, &snapshot, now).await?;
+    if !input.internal {
+        let cause = format!("message:{}", message.id);
+        if caller.role.is_staff() {
+            notify(
+                &mut tx,
+                &ticket,
+                ticket.requester_id,
+                "ticket_replied",
+                &cause,
+                json!({ "body": message.body }),
+                now,
+            )
+            .await?;
+        } else if let Some(assignee) = ticket.assignee_id {
+            notify(&mut tx, &ticket, assignee, "ticket_customer_replied", &cause, json!({ "body": message.body }), now)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok((message, ticket))
+}
+
+fn move_to(
+    change: &mut Change,
+    snapshot: &SlaSnapshot,
+    status: Status,
+    actor: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
+    let from = change.ticket.status;
+    change.ticket.status = status;
+    change.ticket.waiting_since = (status == Status::WaitingCustomer).then_some(now);
+    change.log(actor, "status_changed", json!({ "from": from, "to": status }), false);
+    change.status_events(snapshot, status, now)
+}
+
+/// The messages of a ticket, oldest first; customers never see internal notes.
+pub async fn messages(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<Vec<Message>, CoreError> {
+    get(pool, caller, id).await?;
+    let rows = sqlx::query_as!(
+        Message,
+        "SELECT id, ticket_id, author_id, body, internal, created_at FROM ticket_messages WHERE ticket_id = $1 AND (internal = false OR $2) ORDER BY created_at, id LIMIT 1000",
+        id,
+        caller.role.is_staff()
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone)]
+pub struct TimelineEvent {
+    pub id: Uuid,
+    pub actor_id: Option<Uuid>,
+    pub kind: String,
+    pub data: Value,
+    pub internal: bool,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The audit timeline of a ticket; customers see only the public part.
+pub async fn events(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<Vec<TimelineEvent>, CoreError> {
+    get(pool, caller, id).await?;
+    let rows = sqlx::query_as!(
+        TimelineEvent,
+        "SELECT id, actor_id, kind, data, internal, occurred_at FROM ticket_events WHERE ticket_id = $1 AND (internal = false OR $2) ORDER BY occurred_at, id LIMIT 2000",
+        id,
+        caller.role.is_staff()
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Why the ticket's SLA stands where it does: counted and paused spans, closed days skipped,
+/// the calendar and policy versions used.
+pub async fn explain_sla(
+    pool: &PgPool,
+    store: &SlaStore,
+    caller: &Caller,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<SlaExplanation, CoreError> {
+    let ticket = get(pool, caller, id).await?;
+    let mut conn = pool.acquire().await?;
+    let snapshot = store.snapshot(&mut conn).await?;
+    let clock = SlaClock::replay(&ticket.sla_events, &snapshot.calendars).map_err(|e| sla_error(id, e))?;
+    clock.explain(now, &snapshot.calendars, snapshot.policy.at_risk_fraction).map_err(|e| sla_error(id, e))
+}
+
+/// Changes staff may make to a ticket.
+#[derive(Debug, Default)]
+pub struct TicketUpdate {
+    pub severity: Option<Severity>,
+    pub assignee_id: Option<Option<Uuid>>,
+    pub status: Option<Status>,
+}
+
+pub async fn update(
+    pool: &PgPool,
+    store: &SlaStore,
+    caller: &Caller,
+    id: Uuid,
+    update: TicketUpdate,
+    now: DateTime<Utc>,
+) -> Result<Ticket, CoreError> {
+    caller.require_staff()?;
+    let mut tx = pool.begin().await?;
+    let snapshot = store.snapshot(&mut tx).await?;
+    let mut change = lock(&mut tx, Some(caller), id, &snapshot, now).await?;
+    let mut newly_assigned = None;
+    if let Some(assignee) = update.assignee_id {
+        if let Some(assignee) = assignee {
+            let role = sqlx::query_scalar!("SELECT role FROM users WHERE id = $1 AND disabled_at IS NULL", assignee)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if !matches!(role.as_deref(), Some("agent" | "admin")) {
+                return Err(CoreError::invalid("assignee_id", "is not an active agent"));
+            }
+        }
+        if change.ticket.assignee_id != assignee {
+            change.log(
+                Some(caller.user_id),
+                "assigned",
+                json!({ "from": change.ticket.assignee_id, "to": assignee }),
+                false,
+            );
+            change.ticket.assignee_id = assignee;
+            newly_assigned = assignee;
+        }
+    }
+    if let Some(severity) = update.severity.filter(|s| *s != change.ticket.severity) {
+        // Re-target both metrics; time already consumed stays consumed.
+        let targets = snapshot
+            .policy
+            .targets(&change.ticket.plan_code, severity, change.ticket.emergency)
+            .ok_or_else(|| CoreError::Internal(format!("no SLA targets for plan {}", change.ticket.plan_code)))?;
+        change.log(
+            Some(caller.user_id),
+            "severity_changed",
+            json!({ "from": change.ticket.severity, "to": severity }),
+            false,
+        );
+        change.ticket.severity = severity;
+        for metric in Metric::ALL {
+            change.clock_event(
+                &snapshot,
+                ClockEvent {
+                    at: now,
+                    kind: ClockEventKind::TargetChanged {
+                        metric,
+                        target: targets.get(metric),
+                        policy_version: snapshot.policy.version,
+                    },
+                },
+            )?;
+        }
+    }
+    if let Some(status) = update.status {
+        rules::set_status(change.ticket.status, status, actor_of(caller)).map_err(rule_error)?;
+        move_to(&mut change, &snapshot, status, Some(caller.user_id), now)?;
+    }
+    let ticket = save(&mut tx, change, &snapshot, now).await?;
+    if let Some(assignee) = newly_assigned {
+        notify(&mut tx, &ticket, assignee, "ticket_assigned", &format!("assigned:{}", ticket.version), json!({}), now)
+            .await?;
+    }
+    if update.status == Some(Status::WaitingCustomer) {
+        notify(
+            &mut tx,
+            &ticket,
+            ticket.requester_id,
+            "ticket_waiting",
+            &format!("waiting:{}", ticket.version),
+            json!({}),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(ticket)
+}
+
+/// Closes a ticket (R9). Closing ends both clocks: resolution is met, and a first response that
+/// never came is closed with it. `caller = None` is the system (auto-close).
+pub async fn close(
+    pool: &PgPool,
+    store: &SlaStore,
+    caller: Option<&Caller>,
+    id: Uuid,
+    reason: CloseReason,
+    now: DateTime<Utc>,
+) -> Result<Ticket, CoreError> {
+    let mut tx = pool.begin().await?;
+    let snapshot = store.snapshot(&mut tx).await?;
+    let mut change = lock(&mut tx, caller, id, &snapshot, now).await?;
+    let actor = caller.map_or(Actor::System, actor_of);
+    rules::close(change.ticket.status, reason, actor).map_err(rule_error)?;
+    for metric in Metric::ALL {
+        if change.phase(&snapshot, metric, now)? != ClockPhase::Met {
+            change.clock_event(&snapshot, ClockEvent { at: now, kind: ClockEventKind::Met { metric } })?;
+        }
+    }
+    let from = change.ticket.status;
+    change.ticket.status = Status::Closed;
+    change.ticket.close_reason = Some(reason);
+    change.ticket.closed_at = Some(now);
+    change.ticket.waiting_since = None;
+    change.log(caller.map(|c| c.user_id), "closed", json!({ "from": from, "reason": reason }), false);
+    let ticket = save(&mut tx, change, &snapshot, now).await?;
+    notify(
+        &mut tx,
+        &ticket,
+        ticket.requester_id,
+        "ticket_closed",
+        &format!("closed:{}", ticket.version),
+        json!({ "reason": reason }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ticket)
+}
+
+/// Reopens a closed ticket (R9): the resolution clock resumes with the time already consumed.
+pub async fn reopen(
+    pool: &PgPool,
+    store: &SlaStore,
+    caller: &Caller,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Ticket, CoreError> {
+    let mut tx = pool.begin().await?;
+    let snapshot = store.snapshot(&mut tx).await?;
+    let mut change = lock(&mut tx, Some(caller), id, &snapshot, now).await?;
+    rules::reopen(change.ticket.status, change.ticket.closed_at, actor_of(caller), now).map_err(rule_error)?;
+    change.clock_event(&snapshot, ClockEvent { at: now, kind: ClockEventKind::Reopened })?;
+    change.ticket.status = Status::Open;
+    change.ticket.close_reason = None;
+    change.ticket.closed_at = None;
+    change.log(Some(caller.user_id), "reopened", json!({}), false);
+    let ticket = save(&mut tx, change, &snapshot, now).await?;
+    tx.commit().await?;
+    Ok(ticket)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first.
+    Created,
+    /// The agents' queue: unresolved tickets, soonest due first.
+    Due,
+}
+
+#[derive(Debug, Default)]
+pub struct TicketFilter {
+    pub status: Option<Status>,
+    pub severity: Option<Severity>,
+    pub category: Option<Category>,
+    pub organization_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub unassigned: bool,
+    pub plan: Option<String>,
+    pub breached: Option<bool>,
+    pub at_risk: Option<bool>,
+}
+
+/// Tickets the caller may see, a page at a time. Customers see their organisation's only,
+/// whatever filter they pass.
+pub async fn list(
+    pool: &PgPool,
+    caller: &Caller,
+    mut filter: TicketFilter,
+    sort: Sort,
+    page: PageRequest,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Ticket>, Option<String>), CoreError> {
+    if !caller.role.is_staff() {
+        filter.organization_id = Some(caller.organization_id.unwrap_or_else(Uuid::nil));
+    }
+    let (after_at, after_id) = page.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let status = filter.status.map(Status::as_str);
+    let severity = filter.severity.map(severity_str);
+    let category = filter.category.map(category_str);
+    let rows = match sort {
+        Sort::Created => sqlx::query_as!(
+            TicketRow,
+            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
+               FROM tickets
+               WHERE ($1::uuid IS NULL OR organization_id = $1)
+                 AND ($2::text IS NULL OR status = $2)
+                 AND ($3::text IS NULL OR severity = $3)
+                 AND ($4::text IS NULL OR category = $4)
+                 AND ($5::uuid IS NULL OR assignee_id = $5)
+                 AND (NOT $6 OR assignee_id IS NULL)
+                 AND ($7::text IS NULL OR plan_code = $7)
+                 AND ($8::bool IS NULL OR $8 = (status <> 'closed' AND (first_response_breached OR resolution_breached OR next_due_at <= $10)))
+                 AND ($9::bool IS NULL OR $9 = (status <> 'closed' AND next_due_at > $10 AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10)))
+                 AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12))
+               ORDER BY created_at DESC, id DESC
+               LIMIT $13"#,
+            filter.organization_id,
+            status,
+            severity,
+            category,
+            filter.assignee_id,
+            filter.unassigned,
+            filter.plan,
+            filter.breached,
+            filter.at_risk,
+            now,
+            after_at,
+            after_id,
+            page.fetch_limit()
+        )
+        .fetch_all(pool)
+        .await?,
+        Sort::Due => sqlx::query_as!(
+            TicketRow,
+            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
+               FROM tickets
+               WHERE status <> 'closed'
+                 AND ($1::uuid IS NULL OR organization_id = $1)
+                 AND ($2::text IS NULL OR status = $2)
+                 AND ($3::text IS NULL OR severity = $3)
+                 AND ($4::text IS NULL OR category = $4)
+                 AND ($5::uuid IS NULL OR assignee_id = $5)
+                 AND (NOT $6 OR assignee_id IS NULL)
+                 AND ($7::text IS NULL OR plan_code = $7)
+                 AND ($8::bool IS NULL OR $8 = (first_response_breached OR resolution_breached OR next_due_at <= $10))
+                 AND ($9::bool IS NULL OR $9 = (next_due_at > $10 AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10)))
+                 AND ($11::timestamptz IS NULL OR (next_due_at, id) > ($11, $12))
+               ORDER BY next_due_at, id
+               LIMIT $13"#,
+            filter.organization_id,
+            status,
+            severity,
+            category,
+            filter.assignee_id,
+            filter.unassigned,
+            filter.plan,
+            filter.breached,
+            filter.at_risk,
+            now,
+            after_at,
+            after_id,
+            page.fetch_limit()
+        )
+        .fetch_all(pool)
+        .await?,
+    };
+    let tickets = rows.into_iter().map(Ticket::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::pagination::finish(tickets, &page, |t| match sort {
+        Sort::Created => (t.created_at, t.id),
+        Sort::Due => (t.next_due_at, t.id),
+    }))
+}
+
+/// Brings open tickets whose clocks run on an older calendar or policy onto the ones in force, a
+/// batch per transaction; returns how many were re-projected. Tickets also catch up on their
+/// own the next time they change, so an interrupted run loses nothing.
+pub async fn reproject(pool: &PgPool, store: &SlaStore, limit: usize, now: DateTime<Utc>) -> Result<usize, CoreError> {
+    let mut done = 0;
+    while done < limit {
+        let mut tx = pool.begin().await?;
+        let snapshot = store.snapshot(&mut tx).await?;
+        let ids = sqlx::query_scalar!(
+            "SELECT id FROM tickets WHERE status <> 'closed' AND (calendar_version < $1 OR policy_version < $2) ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
+            snapshot.calendar.version() as i32,
+            snapshot.policy.version as i32
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            break;
+        }
+        for id in &ids {
+            let change = lock(&mut tx, None, *id, &snapshot, now).await?;
+            save(&mut tx, change, &snapshot, now).await?;
+        }
+        tx.commit().await?;
+        done += ids.len();
+    }
+    Ok(done)
+}

@@ -1,0 +1,166 @@
+//! Delivering one outbox row (DESIGN §3.5).
+//!
+//! At-least-once, with duplicates confined to one window: the row is claimed (leased, committed)
+//! before SMTP is contacted and marked sent right after the server accepts, so a second copy goes
+//! out only if the process dies between the server's "250 OK" and that update, and then it
+//! carries the same `Message-ID`.
+
+use apalis::prelude::Data;
+use chrono::{DateTime, Utc};
+use helpdesk_core::Clock;
+use helpdesk_core::jobs::{DeliverEmail, Enqueue, JobQueue};
+use helpdesk_core::outbox::{self, ClaimedEmail};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::metrics::{Metrics, increment};
+use crate::settings::DeliveryPolicy;
+use crate::smtp::{Mailer, SendFailure, message_id_for};
+use crate::templates::{self, Locale};
+
+/// What one job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Transient failure; the row is due again at this instant.
+    RetryAt(DateTime<Utc>),
+    /// Given up; the reason is in `last_error`.
+    Failed(String),
+    /// The row was sent, failed, not due or leased by another attempt: nothing to do.
+    Skipped,
+}
+
+/// Infrastructure trouble: the job fails and apalis retries it; the reconciler is the backstop.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailJobError {
+    #[error("database error while delivering outbox row {id}: {source}")]
+    Database { id: Uuid, source: sqlx::Error },
+}
+
+/// Everything a delivery needs; cloned into each job.
+#[derive(Clone)]
+pub struct EmailDelivery {
+    pub pool: PgPool,
+    pub mailer: Arc<Mailer>,
+    pub queue: JobQueue,
+    pub clock: Clock,
+    pub policy: DeliveryPolicy,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The apalis handler for the e-mail queue.
+pub async fn deliver_email(job: DeliverEmail, delivery: Data<EmailDelivery>) -> Result<(), EmailJobError> {
+    let result = delivery.deliver(job.outbox_id).await;
+    let metrics = &delivery.metrics;
+    match &result {
+        Ok(outcome) => {
+            increment(&metrics.email_jobs.processed);
+            increment(match outcome {
+                Delivery::Sent => &metrics.emails_sent,
+                Delivery::RetryAt(_) => &metrics.emails_retried,
+                Delivery::Failed(_) => &metrics.emails_failed,
+                Delivery::Skipped => &metrics.email_jobs_skipped,
+            });
+        }
+        Err(error) => {
+            increment(&metrics.email_jobs.failed);
+            tracing::warn!(error = %error, "e-mail job failed; it will be retried");
+        }
+    }
+    result.map(|_| ())
+}
+
+impl EmailDelivery {
+    pub async fn deliver(&self, id: Uuid) -> Result<Delivery, EmailJobError> {
+        let db = |source| EmailJobError::Database { id, source };
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let Some(email) =
+            outbox::claim_for_delivery(&mut conn, id, self.clock.now(), self.policy.lease).await.map_err(db)?
+        else {
+            tracing::debug!(outbox_id = %id, "outbox row not due or already handled; skipping");
+            return Ok(Delivery::Skipped);
+        };
+        // Do not hold a pooled connection through the SMTP conversation.
+        drop(conn);
+
+        let message_id = message_id_for(&email.idempotency_key);
+        let message = templates::render(&email.template, Locale::from_tag(&email.locale), &email.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|rendered| {
+                self.mailer
+                    .compose(&email.to_address, email.to_name.as_deref(), &message_id, rendered)
+                    .map_err(|e| e.to_string())
+            });
+        let outcome = match message {
+            Err(reason) => Err(SendFailure::Permanent(reason)),
+            Ok(message) => self.mailer.send(&message).await,
+        };
+
+        match outcome {
+            Ok(()) => {
+                self.record_sent(&email, &message_id).await?;
+                tracing::info!(outbox_id = %id, template = %email.template, attempt = email.attempts, "e-mail sent");
+                Ok(Delivery::Sent)
+            }
+            Err(SendFailure::Transient(reason)) if email.attempts < self.policy.max_attempts => {
+                self.retry_later(&email, &reason).await
+            }
+            Err(SendFailure::Transient(reason)) => {
+                let reason = format!("gave up after {} attempts: {reason}", email.attempts);
+                self.fail(&email, reason).await
+            }
+            Err(SendFailure::Permanent(reason)) => self.fail(&email, reason).await,
+        }
+    }
+
+    /// The message is out: record it even through a brief database hiccup, since every failure
+    /// here turns into a duplicate e-mail once the lease ends.
+    async fn record_sent(&self, email: &ClaimedEmail, message_id: &str) -> Result<(), EmailJobError> {
+        let mut tries = 0;
+        loop {
+            let attempt = async {
+                let mut conn = self.pool.acquire().await?;
+                outbox::mark_sent(&mut conn, email.id, message_id, self.clock.now()).await
+            };
+            match attempt.await {
+                Ok(_) => return Ok(()),
+                Err(source) if tries >= 4 => return Err(EmailJobError::Database { id: email.id, source }),
+                Err(error) => {
+                    tries += 1;
+                    tracing::warn!(outbox_id = %email.id, error = %error, "cannot record a sent e-mail yet; trying again");
+                    tokio::time::sleep(Duration::from_millis(250 << tries)).await;
+                }
+            }
+        }
+    }
+
+    async fn retry_later(&self, email: &ClaimedEmail, reason: &str) -> Result<Delivery, EmailJobError> {
+        let now = self.clock.now();
+        let wait = self.policy.backoff(email.attempts);
+        let next_attempt_at = now + wait;
+        let db = |source| EmailJobError::Database { id: email.id, source };
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        outbox::schedule_retry(&mut conn, email.id, email.attempts, next_attempt_at, reason).await.map_err(db)?;
+        drop(conn);
+        tracing::warn!(outbox_id = %email.id, attempt = email.attempts, retry_in_seconds = wait.num_seconds(), error = %reason, "e-mail not delivered; will retry");
+        // Fast path for the retry. Redis schedules on the wall clock, so convert the wait rather
+        // than the instant (they differ only under a test's manual clock). If this push fails the
+        // reconciler still finds the row once it is due.
+        let job = Enqueue::at(DeliverEmail { outbox_id: email.id }, Utc::now() + wait)
+            .once(format!("outbox:{}:attempt:{}", email.id, email.attempts), Duration::from_secs(3600));
+        if let Err(error) = self.queue.push(job).await {
+            tracing::warn!(outbox_id = %email.id, error = %error, "cannot schedule the retry; the reconciler will pick it up");
+        }
+        Ok(Delivery::RetryAt(next_attempt_at))
+    }
+
+    async fn fail(&self, email: &ClaimedEmail, reason: String) -> Result<Delivery, EmailJobError> {
+        let db = |source| EmailJobError::Database { id: email.id, source };
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        outbox::mark_failed(&mut conn, email.id, &reason).await.map_err(db)?;
+        tracing::error!(outbox_id = %email.id, template = %email.template, attempt = email.attempts, error = %reason, "e-mail failed permanently");
+        Ok(Delivery::Failed(reason))
+    }
+}

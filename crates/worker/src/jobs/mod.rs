@@ -1,0 +1,3 @@
+//! One module per job handler.
+
+pub mod email;

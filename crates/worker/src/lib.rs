@@ -1,0 +1,186 @@
+//! The helpdesk's background worker: delivers the e-mail outbox and reconciles lost jobs
+//! (DESIGN §3). `main.rs` only reads configuration and signals; everything else is here so the
+//! integration tests run the real worker in-process.
+
+pub mod health;
+pub mod jobs;
+pub mod metrics;
+pub mod outbox_listener;
+pub mod reconcile;
+pub mod settings;
+pub mod smtp;
+pub mod templates;
+
+use apalis::prelude::{BackendExt, Monitor, MonitorError, WorkerBuilder, WorkerBuilderExt};
+use apalis_cron::CronScheduler;
+use apalis_redis::RedisStorage;
+use helpdesk_core::db::{self, DbError};
+use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, Job, JobQueue};
+use helpdesk_core::redis_conn::{self, RedisUnreachable};
+use helpdesk_core::{Clock, Config};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+use crate::health::HealthState;
+use crate::jobs::email::{EmailDelivery, deliver_email};
+use crate::metrics::Metrics;
+use crate::reconcile::{EveryInterval, Reconciler, reconcile};
+use crate::settings::WorkerSettings;
+use crate::smtp::{Mailer, SmtpConfigError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Redis(#[from] RedisUnreachable),
+    #[error(transparent)]
+    Smtp(#[from] SmtpConfigError),
+    #[error("cannot listen on HELPDESK_WORKER_LISTEN={address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the worker stopped with an error: {0}")]
+pub struct RunError(#[from] MonitorError);
+
+/// A built worker: connected, migrated, listening for probes, not yet taking jobs.
+pub struct Worker {
+    monitor: Monitor,
+    health_listener: TcpListener,
+    health_address: SocketAddr,
+    health_state: HealthState,
+    queue: JobQueue,
+    metrics: Arc<Metrics>,
+    outbox_notifications: Option<sqlx::PgPool>,
+}
+
+impl Worker {
+    /// Connects to PostgreSQL (migrating it) and Redis, binds the health listener and registers
+    /// the job workers. Fails with one clear error when a dependency is unreachable.
+    pub async fn build(config: &Config, settings: WorkerSettings, clock: Clock) -> Result<Self, StartupError> {
+        let pool = db::connect_and_migrate(&config.database_url, 10).await?;
+        let redis = redis_conn::connect(&config.redis_url).await?;
+        let mailer =
+            Arc::new(Mailer::new(&config.smtp_url, &config.mail_from, settings.smtp_timeout, settings.smtp_pool_size)?);
+        let health_listener = TcpListener::bind(config.worker_listen)
+            .await
+            .map_err(|source| StartupError::Listen { address: config.worker_listen, source })?;
+        let health_address = health_listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen { address: config.worker_listen, source })?;
+        if settings.delivery.lease.to_std().is_ok_and(|lease| lease < settings.smtp_timeout * 2) {
+            tracing::warn!("the e-mail lease is shorter than two SMTP timeouts: slow servers may get duplicates");
+        }
+
+        let queue = JobQueue::new(redis.clone(), &config.redis_prefix);
+        let metrics = Arc::new(Metrics::default());
+        let delivery = EmailDelivery {
+            pool: pool.clone(),
+            mailer,
+            queue: queue.clone(),
+            clock: clock.clone(),
+            policy: settings.delivery.clone(),
+            metrics: metrics.clone(),
+        };
+        let reconciler = Reconciler {
+            pool: pool.clone(),
+            queue: queue.clone(),
+            clock,
+            interval: settings.reconcile_interval,
+            batch: settings.reconcile_batch,
+            metrics: metrics.clone(),
+        };
+        let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, reconciler);
+        let outbox_notifications = settings.outbox_notifications.then(|| pool.clone());
+        let health_state = HealthState { pool, redis, metrics: metrics.clone() };
+        Ok(Self { monitor, health_listener, health_address, health_state, queue, metrics, outbox_notifications })
+    }
+
+    /// Where `/health/*` and `/metrics` are served (useful when configured with port 0).
+    pub fn health_address(&self) -> SocketAddr {
+        self.health_address
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The queue handle this worker consumes, for pushing jobs in tests and tools.
+    pub fn queue(&self) -> JobQueue {
+        self.queue.clone()
+    }
+
+    /// Runs until `shutdown` completes, then stops taking jobs and waits for the ones in flight
+    /// (up to the shutdown timeout).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
+        let health = tokio::spawn(health::serve(self.health_listener, self.health_state));
+        let listener =
+            self.outbox_notifications.map(|pool| tokio::spawn(outbox_listener::run(pool, self.queue.clone())));
+        tracing::info!(health = %self.health_address, "worker started");
+        let result = self
+            .monitor
+            .run_with_signal(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing the jobs in flight");
+                Ok(())
+            })
+            .await;
+        health.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+        tracing::info!("worker stopped");
+        Ok(result?)
+    }
+}
+
+fn register_workers(
+    prefix: &str,
+    redis: redis::aio::ConnectionManager,
+    settings: &WorkerSettings,
+    delivery: EmailDelivery,
+    reconciler: Reconciler,
+) -> Monitor {
+    let email_storage_config = queue_jobs::storage_config(prefix, DeliverEmail::QUEUE)
+        .batch_size(settings.fetch_batch.max(1))
+        .heartbeat_interval(settings.heartbeat_interval);
+    let email_worker = format!("email-{}", settings.name);
+    let reconcile_worker = format!("reconcile-{}", settings.name);
+    let (poll_interval, concurrency, reconcile_interval) =
+        (settings.poll_interval, settings.email_concurrency.max(1), settings.reconcile_interval);
+
+    Monitor::new()
+        .register(move |restarts| {
+            let storage = RedisStorage::<DeliverEmail>::new(redis.clone()).with_config(email_storage_config.clone());
+            WorkerBuilder::new(email_worker.as_str())
+                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_interval(poll_interval))
+                .concurrency(concurrency)
+                .data(delivery.clone())
+                .build(deliver_email)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(reconcile_worker.as_str())
+                .backend(CronScheduler::new(EveryInterval::new(reconcile_interval)))
+                .data(reconciler.clone())
+                .build(reconcile)
+        })
+        // A worker stops when its backend fails (Redis unreachable). Restart it, pausing first
+        // (see `pause_before_restart`) so an outage does not become a busy loop.
+        .should_restart(|worker, error| {
+            tracing::error!(worker = worker.name(), restarts = worker.restarts(), error = %error, "worker stopped; restarting");
+            true
+        })
+        .shutdown_timeout(settings.shutdown_timeout)
+}
+
+async fn pause_before_restart(restarts: usize) -> Result<(), apalis_redis::Error> {
+    if restarts > 0 {
+        let seconds = u64::try_from(restarts.min(30)).unwrap_or(30);
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The worker's counters, served as Prometheus text on `GET /metrics`. Plain atomics: a handful of
+//! counters does not justify a metrics framework.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters for one queue's jobs.
+#[derive(Debug, Default)]
+pub struct QueueCounters {
+    /// Jobs whose handler returned (whatever the business outcome).
+    pub processed: AtomicU64,
+    /// Jobs whose handler failed (database unreachable…); apalis retries them.
+    pub failed: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub email_jobs: QueueCounters,
+    pub reconcile_jobs: QueueCounters,
+    pub emails_sent: AtomicU64,
+    /// E-mails given up on (5xx, unknown template, attempts exhausted).
+    pub emails_failed: AtomicU64,
+    /// Transient failures that scheduled another attempt.
+    pub emails_retried: AtomicU64,
+    /// Jobs that found their row already sent, failed or leased: duplicates and stale jobs.
+    pub email_jobs_skipped: AtomicU64,
+    /// Delivery jobs pushed by the reconciler (before Redis deduplication).
+    pub reconciler_enqueued: AtomicU64,
+}
+
+pub fn increment(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut family = |name: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        family(
+            "helpdesk_worker_jobs_processed_total",
+            "Jobs handled, by queue.",
+            &[
+                (r#"{queue="email"}"#, get(&self.email_jobs.processed)),
+                (r#"{queue="reconcile"}"#, get(&self.reconcile_jobs.processed)),
+            ],
+        );
+        family(
+            "helpdesk_worker_jobs_failed_total",
+            "Jobs whose handler failed and will be retried, by queue.",
+            &[
+                (r#"{queue="email"}"#, get(&self.email_jobs.failed)),
+                (r#"{queue="reconcile"}"#, get(&self.reconcile_jobs.failed)),
+            ],
+        );
+        family(
+            "helpdesk_worker_emails_sent_total",
+            "E-mails accepted by the SMTP server.",
+            &[("", get(&self.emails_sent))],
+        );
+        family("helpdesk_worker_emails_failed_total", "E-mails given up on.", &[("", get(&self.emails_failed))]);
+        family(
+            "helpdesk_worker_emails_retried_total",
+            "Transient e-mail failures that will be retried.",
+            &[("", get(&self.emails_retried))],
+        );
+        family(
+            "helpdesk_worker_email_jobs_skipped_total",
+            "E-mail jobs that found nothing to do (duplicate or stale).",
+            &[("", get(&self.email_jobs_skipped))],
+        );
+        family(
+            "helpdesk_worker_reconciler_enqueued_total",
+            "Delivery jobs pushed by the reconciler.",
+            &[("", get(&self.reconciler_enqueued))],
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let metrics = Metrics::default();
+        increment(&metrics.emails_sent);
+        increment(&metrics.email_jobs.processed);
+        let text = metrics.render();
+        assert!(
+            text.contains("# TYPE helpdesk_worker_emails_sent_total counter\nhelpdesk_worker_emails_sent_total 1\n")
+        );
+        assert!(text.contains("helpdesk_worker_jobs_processed_total{queue=\"email\"} 1\n"));
+        assert!(text.contains("helpdesk_worker_jobs_failed_total{queue=\"reconcile\"} 0\n"));
+    }
+}

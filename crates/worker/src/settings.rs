@@ -1,0 +1,146 @@
+//! The worker's own tuning, beyond the shared `Config`: defaults for production, every field
+//! settable so tests can run the same code fast.
+
+use chrono::TimeDelta;
+use std::time::Duration;
+
+/// When and how often an e-mail is attempted.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// How long one attempt owns its row. Longer than any SMTP conversation (see `smtp_timeout`),
+    /// so a live attempt is never duplicated; a dead one's row is due again after it.
+    pub lease: TimeDelta,
+    /// After this many attempts a transient failure becomes final.
+    pub max_attempts: i32,
+    pub backoff_base: TimeDelta,
+    pub backoff_cap: TimeDelta,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            lease: TimeDelta::minutes(5),
+            max_attempts: 10,
+            backoff_base: TimeDelta::seconds(30),
+            backoff_cap: TimeDelta::hours(1),
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// Wait after the `attempts`-th failure: base × 2^(attempts−1), capped.
+    pub fn backoff(&self, attempts: i32) -> TimeDelta {
+        let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(0);
+        self.backoff_base.checked_mul(1_i32 << doublings).map_or(self.backoff_cap, |wait| wait.min(self.backoff_cap))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Unique per process (host and pid): apalis-redis recovers a dead worker's jobs by name.
+    pub name: String,
+    /// How often an idle worker looks for jobs; also the latency of a delayed job.
+    pub poll_interval: Duration,
+    /// How often the reconciler runs (it also runs at start-up). Whole seconds, at least 1.
+    pub reconcile_interval: Duration,
+    /// Most delivery jobs the reconciler pushes per run.
+    pub reconcile_batch: i64,
+    /// E-mails sent at once by this process.
+    pub email_concurrency: usize,
+    /// Jobs fetched from Redis per round trip.
+    pub fetch_batch: usize,
+    pub smtp_timeout: Duration,
+    pub smtp_pool_size: u32,
+    /// apalis heartbeat; a worker missing 10 of them is presumed dead and its jobs re-queued.
+    pub heartbeat_interval: Duration,
+    /// After SIGTERM, how long in-flight jobs may take before the process exits anyway.
+    pub shutdown_timeout: Duration,
+    pub delivery: DeliveryPolicy,
+    /// Queue e-mails as PostgreSQL announces them (the fast path); off only in tests that
+    /// exercise the reconciler alone.
+    pub outbox_notifications: bool,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            name: default_name(),
+            poll_interval: Duration::from_secs(1),
+            reconcile_interval: Duration::from_secs(60),
+            reconcile_batch: 2000,
+            email_concurrency: 32,
+            fetch_batch: 50,
+            smtp_timeout: Duration::from_secs(30),
+            smtp_pool_size: 16,
+            heartbeat_interval: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(30),
+            delivery: DeliveryPolicy::default(),
+            outbox_notifications: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is invalid: expected a positive whole number, got '{value}'")]
+pub struct SettingsError {
+    name: &'static str,
+    value: String,
+}
+
+impl WorkerSettings {
+    /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
+    /// `HELPDESK_RECONCILE_SECONDS` and `HELPDESK_EMAIL_CONCURRENCY` when set.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let mut settings = Self::default();
+        let number = |name: &'static str| -> Result<Option<u64>, SettingsError> {
+            match std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(value) => {
+                    value.parse::<u64>().ok().filter(|n| *n > 0).map(Some).ok_or(SettingsError { name, value })
+                }
+            }
+        };
+        if let Ok(name) = std::env::var("HELPDESK_WORKER_NAME")
+            && !name.trim().is_empty()
+        {
+            settings.name = name.trim().to_owned();
+        }
+        if let Some(ms) = number("HELPDESK_WORKER_POLL_MS")? {
+            settings.poll_interval = Duration::from_millis(ms);
+        }
+        if let Some(seconds) = number("HELPDESK_RECONCILE_SECONDS")? {
+            settings.reconcile_interval = Duration::from_secs(seconds);
+        }
+        if let Some(count) = number("HELPDESK_EMAIL_CONCURRENCY")? {
+            settings.email_concurrency = usize::try_from(count).unwrap_or(settings.email_concurrency);
+        }
+        Ok(settings)
+    }
+}
+
+/// `host-pid`: unique among the replicas of a deployment.
+pub fn default_name() -> String {
+    let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_thirty_seconds_and_stops_at_an_hour() {
+        let policy = DeliveryPolicy::default();
+        assert_eq!(policy.backoff(1), TimeDelta::seconds(30));
+        assert_eq!(policy.backoff(2), TimeDelta::seconds(60));
+        assert_eq!(policy.backoff(5), TimeDelta::seconds(480));
+        assert_eq!(policy.backoff(8), TimeDelta::hours(1));
+        assert_eq!(policy.backoff(1000), TimeDelta::hours(1));
+        assert_eq!(policy.backoff(0), TimeDelta::seconds(30));
+    }
+
+    #[test]
+    fn default_name_is_host_and_pid() {
+        assert!(default_name().ends_with(&format!("-{}", std::process::id())));
+    }
+}

@@ -1,0 +1,131 @@
+//! Sending through SMTP with lettre's pooled async transport, and sorting failures into the ones
+//! worth retrying and the ones that are final.
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sha2::{Digest, Sha256};
+use std::error::Error as _;
+use std::time::Duration;
+
+use crate::templates::Rendered;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpConfigError {
+    /// `smtp://host:port` (plain), `smtp://host?tls=required` (STARTTLS) or `smtps://host` (TLS).
+    #[error("SMTP_URL is invalid: {0}")]
+    BadUrl(lettre::transport::smtp::Error),
+    #[error("HELPDESK_MAIL_FROM is not a valid mailbox ('Name <address>'): {0}")]
+    BadFrom(lettre::address::AddressError),
+}
+
+/// Why a message was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendFailure {
+    /// Worth another try later: the server is unreachable, timed out, or answered 4xx.
+    #[error("{0}")]
+    Transient(String),
+    /// The server refused the message for good (5xx); carries the server's answer.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Why a message could not be built. Permanent: the row's data is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("invalid recipient address '{address}': {source}")]
+    BadRecipient { address: String, source: lettre::address::AddressError },
+    #[error("cannot build the message: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// The `Message-ID` for an outbox row: derived from its idempotency key, so every copy of the
+/// same e-mail carries the same id and a duplicate delivery is recognisable by mail systems and
+/// by people.
+pub fn message_id_for(idempotency_key: &str) -> String {
+    format!("<{}@helpdesk>", hex::encode(Sha256::digest(idempotency_key.as_bytes())))
+}
+
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("from", &self.from.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// Builds the transport; connects lazily, on the first message. Call inside a Tokio runtime
+    /// (the connection pool spawns a task).
+    pub fn new(smtp_url: &str, mail_from: &str, timeout: Duration, pool_size: u32) -> Result<Self, SmtpConfigError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+            .map_err(SmtpConfigError::BadUrl)?
+            .timeout(Some(timeout))
+            .pool_config(PoolConfig::new().max_size(pool_size.max(1)))
+            .build();
+        let from = mail_from.parse().map_err(SmtpConfigError::BadFrom)?;
+        Ok(Self { transport, from })
+    }
+
+    /// A `multipart/alternative` message (text first, HTML preferred by clients that can).
+    pub fn compose(
+        &self,
+        to_address: &str,
+        to_name: Option<&str>,
+        message_id: &str,
+        rendered: Rendered,
+    ) -> Result<Message, ComposeError> {
+        let address = to_address
+            .parse()
+            .map_err(|source| ComposeError::BadRecipient { address: to_address.to_owned(), source })?;
+        let to = Mailbox::new(to_name.map(str::to_owned), address);
+        Ok(Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(rendered.subject)
+            .message_id(Some(message_id.to_owned()))
+            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))?)
+    }
+
+    pub async fn send(&self, message: &Message) -> Result<(), SendFailure> {
+        self.transport.send(message.clone()).await.map(|_| ()).map_err(classify)
+    }
+}
+
+/// Only an explicit 5xx answer is final. Everything else (refused connection, timeout, TLS
+/// trouble, 4xx) may pass, and the attempt limit stops a retry loop that never does.
+fn classify(error: lettre::transport::smtp::Error) -> SendFailure {
+    let detail = error.source().map(ToString::to_string).unwrap_or_default();
+    match error.status() {
+        Some(code) if error.is_permanent() => SendFailure::Permanent(format!("{code} {detail}").trim_end().to_owned()),
+        Some(code) => SendFailure::Transient(format!("{code} {detail}").trim_end().to_owned()),
+        None => SendFailure::Transient(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_stable_per_idempotency_key() {
+        let id = message_id_for("welcome:42");
+        assert_eq!(id, message_id_for("welcome:42"));
+        assert_ne!(id, message_id_for("welcome:43"));
+        assert!(id.starts_with('<') && id.ends_with("@helpdesk>"));
+        assert_eq!(id.len(), 1 + 64 + "@helpdesk>".len());
+    }
+
+    // The pooled transport spawns its housekeeping task, so it needs a runtime.
+    #[tokio::test]
+    async fn rejects_bad_configuration_with_the_variable_named() {
+        assert!(matches!(Mailer::new("ftp://x", "a@b.c", Duration::from_secs(1), 1), Err(SmtpConfigError::BadUrl(_))));
+        let err = Mailer::new("smtp://127.0.0.1:1025", "not a mailbox", Duration::from_secs(1), 1).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("HELPDESK_MAIL_FROM")));
+        assert!(Mailer::new("smtps://smtp.example.com", "Kadix <a@b.c>", Duration::from_secs(1), 1).is_ok());
+        assert!(Mailer::new("smtp://smtp.example.com:587?tls=required", "a@b.c", Duration::from_secs(1), 1).is_ok());
+    }
+}

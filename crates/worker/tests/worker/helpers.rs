@@ -1,0 +1,242 @@
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use helpdesk_core::jobs::JobQueue;
+use helpdesk_core::outbox::{self, NewEmail};
+use helpdesk_core::{Clock, Config};
+use helpdesk_worker::metrics::Metrics;
+use helpdesk_worker::settings::WorkerSettings;
+use helpdesk_worker::{RunError, Worker};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::smtp_server::SmtpServer;
+
+pub fn base_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL")
+        .or_else(|_| std::env::var("REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Settings that make the suite fast: frequent polling and reconciling.
+pub fn fast_settings(name: &str) -> WorkerSettings {
+    WorkerSettings {
+        name: name.to_owned(),
+        poll_interval: Duration::from_millis(50),
+        reconcile_interval: Duration::from_secs(1),
+        smtp_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(10),
+        // Most tests exercise the reconciler's path; `outbox_notifications` tests turn it on.
+        outbox_notifications: false,
+        ..WorkerSettings::default()
+    }
+}
+
+pub struct RunningWorker {
+    pub metrics: Arc<Metrics>,
+    pub health: SocketAddr,
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<Result<(), RunError>>,
+}
+
+pub struct TestApp {
+    pub config: Config,
+    pub pool: PgPool,
+    pub queue: JobQueue,
+    pub smtp: SmtpServer,
+    pub clock: Clock,
+    pub workers: Vec<RunningWorker>,
+    database: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_workers(1).await
+}
+
+/// `count` workers on the same database, queues and SMTP server, as replicas would be.
+pub async fn spawn_app_with_workers(count: usize) -> TestApp {
+    spawn_app_with_settings(count, |_| {}).await
+}
+
+/// Like `spawn_app_with_workers`, with each worker's settings adjusted by `adjust`.
+pub async fn spawn_app_with_settings(count: usize, adjust: impl Fn(&mut WorkerSettings)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("info,helpdesk_worker=debug").with_test_writer().try_init();
+    }
+    let smtp = SmtpServer::start().await;
+    let id = Uuid::now_v7().simple().to_string();
+    let database = format!("helpdesk_test_{id}");
+    let vars: HashMap<String, String> = [
+        ("DATABASE_URL", format!("{}/{database}", base_database_url())),
+        ("REDIS_URL", redis_url()),
+        ("HELPDESK_REDIS_PREFIX", format!("test:{id}")),
+        ("SMTP_URL", smtp.url()),
+        ("HELPDESK_MAIL_FROM", "Kadix Atendimento <atendimento@kadix.test>".into()),
+        ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".into()),
+        ("HELPDESK_DEV_MODE", "true".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_map(&vars).expect("test config");
+    // Stands still unless a test moves it; rows are inserted at its "now", so they are due.
+    let clock = Clock::manual(Utc::now().trunc_subsecs(6)); // PostgreSQL keeps microseconds
+
+    let mut workers = Vec::new();
+    let mut queue = None;
+    for index in 0..count {
+        let mut settings = fast_settings(&format!("test-{id}-{index}"));
+        adjust(&mut settings);
+        let worker = Worker::build(&config, settings, clock.clone()).await.expect("worker builds");
+        queue.get_or_insert_with(|| worker.queue());
+        let (stop, stopped) = oneshot::channel();
+        let (metrics, health) = (worker.metrics(), worker.health_address());
+        let handle = tokio::spawn(worker.run_until(async move {
+            let _ = stopped.await;
+        }));
+        workers.push(RunningWorker { metrics, health, stop, handle });
+    }
+    let pool = helpdesk_core::db::connect(&config.database_url, 5).await.expect("test pool");
+    TestApp { queue: queue.expect("at least one worker"), config, pool, smtp, clock, workers, database }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub message_id: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl TestApp {
+    /// Writes an outbox row the way operations do, without pushing any job.
+    pub async fn insert_email(&self, template: &'static str, locale: &str, payload: Value) -> Uuid {
+        let key = format!("test:{}", Uuid::now_v7());
+        self.insert_email_with_key(&key, template, locale, payload).await
+    }
+
+    pub async fn insert_email_with_key(&self, key: &str, template: &'static str, locale: &str, payload: Value) -> Uuid {
+        let mut conn = self.pool.acquire().await.unwrap();
+        let email = NewEmail {
+            idempotency_key: key.to_owned(),
+            to_address: "ana@example.com",
+            to_name: Some("Ana Souza"),
+            locale,
+            template,
+            payload,
+        };
+        outbox::enqueue_returning_id(&mut conn, email, self.clock.now()).await.unwrap().expect("a new row")
+    }
+
+    pub async fn row(&self, id: Uuid) -> OutboxRow {
+        let row = sqlx::query!(
+            "SELECT status, attempts, last_error, next_attempt_at, message_id, sent_at FROM email_outbox WHERE id = $1",
+            id
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        OutboxRow {
+            status: row.status,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            next_attempt_at: row.next_attempt_at,
+            message_id: row.message_id,
+            sent_at: row.sent_at,
+        }
+    }
+
+    /// Polls the row until `done` holds (or fails the test after a few seconds).
+    pub async fn wait_for_row(&self, id: Uuid, what: &str, done: impl Fn(&OutboxRow) -> bool) -> OutboxRow {
+        let mut row = self.row(id).await;
+        for _ in 0..400 {
+            if done(&row) {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            row = self.row(id).await;
+        }
+        panic!("outbox row {id} never became {what}: {row:?}");
+    }
+
+    pub async fn count_with_status(&self, status: &str) -> i64 {
+        sqlx::query_scalar!("SELECT count(*) AS \"count!\" FROM email_outbox WHERE status = $1", status)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub fn advance_clock(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+
+    /// Sum of a counter over all workers.
+    pub fn total(&self, counter: impl Fn(&Metrics) -> u64) -> u64 {
+        self.workers.iter().map(|w| counter(&w.metrics)).sum()
+    }
+
+    /// Waits until a counter summed over all workers reaches `expected` (counters move just after
+    /// the database does); returns its final value.
+    pub async fn wait_for_total(&self, expected: u64, counter: impl Fn(&Metrics) -> u64) -> u64 {
+        for _ in 0..200 {
+            if self.total(&counter) >= expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.total(&counter)
+    }
+
+    /// Stops the workers gracefully (asserting they exit cleanly), then deletes this test's Redis
+    /// keys and database.
+    pub async fn finish(self) {
+        for worker in self.workers {
+            let _ = worker.stop.send(());
+            let result =
+                tokio::time::timeout(Duration::from_secs(15), worker.handle).await.expect("worker stops in time");
+            result.expect("worker task").expect("worker exits cleanly");
+        }
+        let mut redis = helpdesk_core::redis_conn::connect(&self.config.redis_url).await.unwrap();
+        // SCAN, not KEYS or FLUSHALL: other tests share this Redis.
+        let pattern = format!("{}:*", self.config.redis_prefix);
+        let mut cursor = 0_u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        self.pool.close().await;
+        if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
+            let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+        }
+    }
+}
+
+pub fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
+}

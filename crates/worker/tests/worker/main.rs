@@ -1,0 +1,12 @@
+//! Worker integration tests: the real worker in-process, a fresh PostgreSQL database per test,
+//! real Redis under a key prefix of its own, and a real SMTP listener written for the tests. One
+//! binary, so there is one link step.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bench;
+mod delivery;
+mod health;
+mod helpers;
+mod notifications;
+mod reconcile;
+mod smtp_server;
