@@ -105,11 +105,11 @@ async fn limit(state: &AppState, req: &HttpRequest, scope: &str, account: Option
 
 /// Sign up as a customer of the organisation whose active contract holds the signup code.
 #[utoipa::path(tag = "auth", request_body = RegisterRequest, responses(
-    (status = 201, body = UserView),
+    (status = 201, description = "Created", body = UserView),
     (status = 403, description = "The signup code belongs to no active contract (`no_active_contract`)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The e-mail already has an account", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
-    (status = 429, body = Problem, content_type = "application/problem+json")))]
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
@@ -134,9 +134,9 @@ pub async fn register(
 
 /// Sign in with e-mail and password.
 #[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = TokenResponse),
+    (status = 200, description = "OK", body = TokenResponse),
     (status = 401, description = "Unknown e-mail or wrong password (the answer does not say which)", body = Problem, content_type = "application/problem+json"),
-    (status = 429, body = Problem, content_type = "application/problem+json")))]
+    (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
@@ -160,9 +160,9 @@ pub async fn login(
 /// Exchange a refresh token for a new access and refresh token. A refresh token works once;
 /// presenting a spent one revokes every token of that session.
 #[utoipa::path(tag = "auth", request_body = RefreshRequest, responses(
-    (status = 200, body = TokenResponse),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 429, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = TokenResponse),
+    (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
@@ -182,7 +182,7 @@ pub async fn refresh(
 }
 
 /// End the session the refresh token belongs to.
-#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses((status = 204)))]
+#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "No content")))]
 #[post("/v1/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, body: Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
     accounts::logout(&state.pool, &body.0.refresh_token, state.clock.now()).await?;
@@ -191,8 +191,8 @@ pub async fn logout(state: web::Data<AppState>, body: Json<RefreshRequest>) -> R
 
 /// Ask for a password-reset e-mail. Always 202, whether or not the address has an account.
 #[utoipa::path(tag = "auth", path = "/v1/auth/password-reset/request", request_body = PasswordResetRequest, responses(
-    (status = 202, body = Accepted),
-    (status = 429, body = Problem, content_type = "application/problem+json")))]
+    (status = 202, description = "Accepted", body = Accepted),
+    (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/password-reset/request")]
 pub async fn password_reset_request(
     state: web::Data<AppState>,
@@ -214,9 +214,9 @@ pub async fn password_reset_request(
 
 /// Set a new password with the token from the reset e-mail; every session of the account ends.
 #[utoipa::path(tag = "auth", path = "/v1/auth/password-reset/confirm", request_body = PasswordResetConfirm, responses(
-    (status = 204),
+    (status = 204, description = "No content"),
     (status = 422, description = "Invalid/expired token or weak password", body = Problem, content_type = "application/problem+json"),
-    (status = 429, body = Problem, content_type = "application/problem+json")))]
+    (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/password-reset/confirm")]
 pub async fn password_reset_confirm(
     state: web::Data<AppState>,

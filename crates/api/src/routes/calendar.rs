@@ -198,7 +198,7 @@ pub struct PolicyChange {
 }
 
 /// Closed and partial days of a year: holidays from the rules plus dates an admin added.
-#[utoipa::path(tag = "calendar", security(("bearer" = [])), params(YearQuery), responses((status = 200, body = ClosedDays), (status = 400, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "calendar", security(("bearer" = [])), params(YearQuery), responses((status = 200, description = "OK", body = ClosedDays), (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/holidays")]
 pub async fn list_holidays(
     state: web::Data<AppState>,
@@ -212,10 +212,10 @@ pub async fn list_holidays(
 
 /// Close a date, or give it shorter hours (admin). Open tickets' due times move.
 #[utoipa::path(tag = "calendar", security(("bearer" = [])), request_body = AddClosedDay, responses(
-    (status = 201, body = CalendarChange),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json")))]
+    (status = 201, description = "Created", body = CalendarChange),
+    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/holidays")]
 pub async fn add_holiday(
     state: web::Data<AppState>,
@@ -237,8 +237,8 @@ pub async fn add_holiday(
 
 /// Remove a date an admin added (admin).
 #[utoipa::path(tag = "calendar", path = "/v1/holidays/{date}", security(("bearer" = [])), responses(
-    (status = 200, body = CalendarChange),
-    (status = 404, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = CalendarChange),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[delete("/v1/holidays/{date}")]
 pub async fn remove_holiday(
     state: web::Data<AppState>,
@@ -251,7 +251,7 @@ pub async fn remove_holiday(
 }
 
 /// The calendar in force: time zone and weekly opening hours.
-#[utoipa::path(tag = "calendar", security(("bearer" = [])), responses((status = 200, body = CalendarView)))]
+#[utoipa::path(tag = "calendar", security(("bearer" = [])), responses((status = 200, description = "OK", body = CalendarView)))]
 #[get("/v1/calendar")]
 pub async fn get_calendar(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(CalendarView::from(calendar_admin::current_calendar(&state.pool, &state.sla).await?)))
@@ -259,8 +259,8 @@ pub async fn get_calendar(state: web::Data<AppState>, _caller: Authenticated) ->
 
 /// Replace the weekly opening hours (admin); several intervals a day are allowed.
 #[utoipa::path(tag = "calendar", path = "/v1/calendar/opening-hours", security(("bearer" = [])), request_body = WeeklyHoursView, responses(
-    (status = 200, body = CalendarChange),
-    (status = 422, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = CalendarChange),
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/calendar/opening-hours")]
 pub async fn set_opening_hours(
     state: web::Data<AppState>,
@@ -286,7 +286,7 @@ pub async fn set_opening_hours(
 }
 
 /// The SLA targets in force, per plan × severity.
-#[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), responses((status = 200, body = PolicyView)))]
+#[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), responses((status = 200, description = "OK", body = PolicyView)))]
 #[get("/v1/sla-policy")]
 pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(PolicyView::from(calendar_admin::current_policy(&state.pool, &state.sla).await?)))
@@ -294,8 +294,8 @@ pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> R
 
 /// Replace the SLA target table (admin). Open tickets are re-targeted with consumed time kept.
 #[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), request_body = SetPolicy, responses(
-    (status = 200, body = PolicyChange),
-    (status = 422, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = PolicyChange),
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/sla-policy")]
 pub async fn set_policy(
     state: web::Data<AppState>,

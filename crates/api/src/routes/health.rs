@@ -25,14 +25,14 @@ pub struct Readiness {
 }
 
 /// The process is running.
-#[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "OK", body = Health)))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// PostgreSQL and Redis both answer; 503 naming the one that does not.
-#[utoipa::path(tag = "health", responses((status = 200, body = Readiness), (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "OK", body = Readiness), (status = 503, description = "A dependency is unavailable", body = Problem, content_type = "application/problem+json")))]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let timeout = Duration::from_secs(2);

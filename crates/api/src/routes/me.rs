@@ -30,7 +30,7 @@ pub struct ChangePassword {
 }
 
 /// The caller's profile.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = UserView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "OK", body = UserView), (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/me")]
 pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(UserView::from(accounts::get_user(&state.pool, caller.0.user_id).await?)))
@@ -38,8 +38,8 @@ pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> Result
 
 /// Update name, phone or language. E-mail, role and organisation are not self-service.
 #[utoipa::path(tag = "me", security(("bearer" = [])), request_body = UpdateMe, responses(
-    (status = 200, body = UserView),
-    (status = 422, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = UserView),
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/me")]
 pub async fn update_me(
     state: web::Data<AppState>,
@@ -53,8 +53,8 @@ pub async fn update_me(
 
 /// Change the password. Every session ends, this one included: sign in again.
 #[utoipa::path(tag = "me", path = "/v1/me/password", security(("bearer" = [])), request_body = ChangePassword, responses(
-    (status = 204),
-    (status = 422, body = Problem, content_type = "application/problem+json")))]
+    (status = 204, description = "No content"),
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,

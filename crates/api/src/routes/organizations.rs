@@ -33,7 +33,7 @@ pub struct CreateContract {
 }
 
 /// Organisations the caller can see (all for staff, their own for a customer).
-#[utoipa::path(tag = "organizations", security(("bearer" = [])), params(PageParams), responses((status = 200, body = OrganizationPage)))]
+#[utoipa::path(tag = "organizations", security(("bearer" = [])), params(PageParams), responses((status = 200, description = "OK", body = OrganizationPage)))]
 #[get("/v1/organizations")]
 pub async fn list_organizations(
     state: web::Data<AppState>,
@@ -48,9 +48,9 @@ pub async fn list_organizations(
 
 /// Create an organisation (admin).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), request_body = CreateOrganization, responses(
-    (status = 201, body = OrganizationView),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json")))]
+    (status = 201, description = "Created", body = OrganizationView),
+    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations")]
 pub async fn create_organization(
     state: web::Data<AppState>,
@@ -63,8 +63,8 @@ pub async fn create_organization(
 
 /// One organisation.
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), responses(
-    (status = 200, body = OrganizationView),
-    (status = 404, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = OrganizationView),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/organizations/{id}")]
 pub async fn get_organization(
     state: web::Data<AppState>,
@@ -77,8 +77,8 @@ pub async fn get_organization(
 
 /// Rename an organisation (admin).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), request_body = CreateOrganization, responses(
-    (status = 200, body = OrganizationView),
-    (status = 404, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = OrganizationView),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/organizations/{id}")]
 pub async fn update_organization(
     state: web::Data<AppState>,
@@ -92,8 +92,8 @@ pub async fn update_organization(
 
 /// The organisation's contracts, newest first. Signup codes are shown to staff only.
 #[utoipa::path(tag = "organizations", path = "/v1/organizations/{id}/contracts", security(("bearer" = [])), responses(
-    (status = 200, body = Vec<ContractView>),
-    (status = 404, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = Vec<ContractView>),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/organizations/{id}/contracts")]
 pub async fn list_contracts(
     state: web::Data<AppState>,
@@ -108,10 +108,10 @@ pub async fn list_contracts(
 
 /// Add a contract (admin). Contracts of one organisation may not overlap in time.
 #[utoipa::path(tag = "organizations", path = "/v1/organizations/{id}/contracts", security(("bearer" = [])), request_body = CreateContract, responses(
-    (status = 201, body = ContractView),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 201, description = "Created", body = ContractView),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Overlaps a contract already in force (`contract_overlap`)", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json")))]
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations/{id}/contracts")]
 pub async fn create_contract(
     state: web::Data<AppState>,
@@ -127,8 +127,8 @@ pub async fn create_contract(
 
 /// Issue a new signup code for a contract (admin); the old code stops working.
 #[utoipa::path(tag = "organizations", path = "/v1/organizations/{id}/contracts/{contract_id}/signup-code", security(("bearer" = [])), responses(
-    (status = 200, body = ContractView),
-    (status = 404, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = ContractView),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations/{id}/contracts/{contract_id}/signup-code")]
 pub async fn rotate_signup_code(
     state: web::Data<AppState>,

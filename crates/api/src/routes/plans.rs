@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, get, web};
 use helpdesk_core::organizations;
 
 /// The plans on offer and what each entitles.
-#[utoipa::path(tag = "plans", security(("bearer" = [])), responses((status = 200, body = Vec<PlanView>)))]
+#[utoipa::path(tag = "plans", security(("bearer" = [])), responses((status = 200, description = "OK", body = Vec<PlanView>)))]
 #[get("/v1/plans")]
 pub async fn list_plans(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let plans: Vec<PlanView> = organizations::list_plans(&state.pool).await?.into_iter().map(PlanView::from).collect();

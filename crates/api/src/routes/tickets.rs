@@ -355,9 +355,9 @@ fn view(ticket: Ticket, state: &AppState) -> TicketView {
 /// Open a ticket. The organisation's contract must cover it (R2): Essencial opens `service`
 /// tickets only; only Premium flags emergencies.
 #[utoipa::path(tag = "tickets", security(("bearer" = [])), request_body = CreateTicket, responses(
-    (status = 201, body = TicketView),
+    (status = 201, description = "Created", body = TicketView),
     (status = 403, description = "`plan_not_entitled` (with `missing_entitlement`) or `customers_only`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json")))]
+    (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/tickets")]
 pub async fn create_ticket(
     state: web::Data<AppState>,
@@ -379,8 +379,8 @@ pub async fn create_ticket(
 
 /// Tickets the caller may see, filtered; `sort=due` is the agents' queue.
 #[utoipa::path(tag = "tickets", security(("bearer" = [])), params(TicketQuery), responses(
-    (status = 200, body = TicketPage),
-    (status = 400, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = TicketPage),
+    (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/tickets")]
 pub async fn list_tickets(
     state: web::Data<AppState>,
@@ -424,7 +424,7 @@ pub async fn list_tickets(
 }
 
 /// One ticket.
-#[utoipa::path(tag = "tickets", security(("bearer" = [])), responses((status = 200, body = TicketView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "tickets", security(("bearer" = [])), responses((status = 200, description = "OK", body = TicketView), (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/tickets/{id}")]
 pub async fn get_ticket(
     state: web::Data<AppState>,
@@ -436,10 +436,10 @@ pub async fn get_ticket(
 
 /// Change severity, assignee or status (agents).
 #[utoipa::path(tag = "tickets", security(("bearer" = [])), request_body = UpdateTicket, responses(
-    (status = 200, body = TicketView),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = TicketView),
+    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/tickets/{id}")]
 pub async fn update_ticket(
     state: web::Data<AppState>,
@@ -454,7 +454,7 @@ pub async fn update_ticket(
 }
 
 /// The conversation, oldest first. Customers never see internal notes.
-#[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/messages", security(("bearer" = [])), responses((status = 200, body = Vec<MessageView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/messages", security(("bearer" = [])), responses((status = 200, description = "OK", body = Vec<MessageView>), (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/tickets/{id}/messages")]
 pub async fn list_messages(
     state: web::Data<AppState>,
@@ -468,9 +468,9 @@ pub async fn list_messages(
 /// Reply, or (agents) add an internal note. An agent's first public reply meets the
 /// first-response target; a customer's reply to a waiting ticket resumes its clock.
 #[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/messages", security(("bearer" = [])), request_body = CreateMessage, responses(
-    (status = 201, body = MessageCreated),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 201, description = "Created", body = MessageCreated),
+    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The ticket is closed (`ticket_closed`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/tickets/{id}/messages")]
 pub async fn create_message(
@@ -493,7 +493,7 @@ pub async fn create_message(
 }
 
 /// The audit timeline: status changes, assignment, SLA events, who and when.
-#[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/events", security(("bearer" = [])), responses((status = 200, body = Vec<TimelineEventView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/events", security(("bearer" = [])), responses((status = 200, description = "OK", body = Vec<TimelineEventView>), (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/tickets/{id}/events")]
 pub async fn list_events(
     state: web::Data<AppState>,
@@ -505,7 +505,7 @@ pub async fn list_events(
 }
 
 /// The SLA clock explained: spans counted and paused, closed days skipped, versions used.
-#[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/sla", security(("bearer" = [])), responses((status = 200, body = SlaExplanationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/sla", security(("bearer" = [])), responses((status = 200, description = "OK", body = SlaExplanationView), (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/tickets/{id}/sla")]
 pub async fn explain_sla(
     state: web::Data<AppState>,
@@ -518,9 +518,9 @@ pub async fn explain_sla(
 
 /// Close the ticket (agent or customer); the resolution target is met.
 #[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/close", security(("bearer" = [])), request_body = CloseTicket, responses(
-    (status = 200, body = TicketView),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json")))]
+    (status = 200, description = "OK", body = TicketView),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/tickets/{id}/close")]
 pub async fn close_ticket(
     state: web::Data<AppState>,
@@ -536,8 +536,8 @@ pub async fn close_ticket(
 /// Reopen a closed ticket: customers within 7 days of closing, agents any time. The resolution
 /// clock resumes with the time already consumed.
 #[utoipa::path(tag = "tickets", path = "/v1/tickets/{id}/reopen", security(("bearer" = [])), responses(
-    (status = 200, body = TicketView),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 200, description = "OK", body = TicketView),
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`reopen_window_expired`: open a new ticket referencing this one", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/tickets/{id}/reopen")]
 pub async fn reopen_ticket(
