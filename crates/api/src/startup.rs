@@ -1,6 +1,7 @@
 //! Building and running the HTTP server. `Application::build` does all the fallible set-up
 //! (database, migrations, Redis, bootstrap admin, binding) so `main` and the tests share it.
 
+use crate::auth::AuthCache;
 use crate::error::render_bare_errors;
 use crate::extract::path_error;
 use crate::metrics::{self, Metrics};
@@ -39,7 +40,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config, clock: Clock) -> Result<Self, StartupError> {
-        let pool = db::connect_and_migrate(&config.database_url, 20).await?;
+        let pool = db::connect_and_migrate(&config.database_url, config.db_pool_size).await?;
         let redis = redis_conn::connect(&config.redis_url).await?;
         SlaStore::ensure_seeded(&pool).await.map_err(StartupError::Seed)?;
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password)
@@ -55,7 +56,9 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address: config.listen.to_string(), source })?
             .port();
+        let auth_cache = AuthCache::new(config.auth_cache_ttl);
         let state = web::Data::new(AppState {
+            auth_cache,
             keys: TokenKeys::from_config(&config),
             limiter: RateLimiter::new(redis.clone(), &config.redis_prefix),
             pool,
@@ -98,6 +101,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, Star
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .service(metrics_endpoint)
+            .route("/docs", web::get().to(redirect_to_docs))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
             .default_service(web::to(HttpResponse::NotFound))
             .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
@@ -113,6 +117,11 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, Star
     .disable_signals()
     .run();
     Ok(server)
+}
+
+/// Swagger UI lives under `/docs/`; the bare path people type redirects there.
+async fn redirect_to_docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
 }
 
 /// Prometheus metrics in the text exposition format.

@@ -1,5 +1,6 @@
 //! What every handler can reach: the database, Redis, token keys, the clock and configuration.
 
+use crate::auth::AuthCache;
 use crate::metrics::Metrics;
 use helpdesk_core::rate_limit::RateLimiter;
 use helpdesk_core::sla_store::SlaStore;
@@ -18,4 +19,5 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Calendar and SLA policy versions, cached per process (they never change once written).
     pub sla: SlaStore,
+    pub auth_cache: AuthCache,
 }

@@ -4,7 +4,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::error::violated_constraint;
 use crate::organizations::{self, brazil_today};
-use crate::outbox::{self, NewEmail};
+use crate::outbox::{self, NewEmail, templates};
 use crate::pagination::{self, PageRequest};
 use crate::tokens::{self, TokenKeys};
 use crate::{CoreError, FieldError, passwords};
@@ -105,21 +105,50 @@ pub struct Session {
     pub user: User,
 }
 
-/// Resolves a verified access token to the caller, refusing tokens of disabled accounts and
-/// tokens issued before the last password change (so a reset really ends every session).
-pub async fn authenticate(pool: &PgPool, claims: &tokens::AccessClaims) -> Result<Caller, CoreError> {
-    let row = sqlx::query!(
+/// What authentication needs to know about a user, read fresh from the database.
+#[derive(Debug, Clone)]
+pub struct AuthRecord {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub organization_id: Option<Uuid>,
+    pub disabled: bool,
+    pub password_changed_at: DateTime<Utc>,
+}
+
+impl AuthRecord {
+    /// Refuses tokens of disabled accounts and tokens issued before the last password change
+    /// (so a reset really ends every session).
+    pub fn admit(&self, claims: &tokens::AccessClaims) -> Result<Caller, CoreError> {
+        if claims.sub != self.user_id || self.disabled || claims.iat < self.password_changed_at.timestamp() {
+            return Err(CoreError::Unauthenticated);
+        }
+        Ok(Caller { user_id: self.user_id, role: self.role, organization_id: self.organization_id })
+    }
+}
+
+pub async fn auth_record(pool: &PgPool, user_id: Uuid) -> Result<Option<AuthRecord>, CoreError> {
+    let Some(row) = sqlx::query!(
         "SELECT role, organization_id, disabled_at, password_changed_at FROM users WHERE id = $1",
-        claims.sub
+        user_id
     )
     .fetch_optional(pool)
     .await?
-    .ok_or(CoreError::Unauthenticated)?;
-    if row.disabled_at.is_some() || claims.iat < row.password_changed_at.timestamp() {
-        return Err(CoreError::Unauthenticated);
-    }
-    let role: Role = row.role.parse().map_err(|_| CoreError::Unauthenticated)?;
-    Ok(Caller { user_id: claims.sub, role, organization_id: row.organization_id })
+    else {
+        return Ok(None);
+    };
+    let role: Role = row.role.parse().map_err(|e| CoreError::Internal(format!("user {user_id}: {e}")))?;
+    Ok(Some(AuthRecord {
+        user_id,
+        role,
+        organization_id: row.organization_id,
+        disabled: row.disabled_at.is_some(),
+        password_changed_at: row.password_changed_at,
+    }))
+}
+
+/// Resolves a verified access token to the caller, against the user row as it is now.
+pub async fn authenticate(pool: &PgPool, claims: &tokens::AccessClaims) -> Result<Caller, CoreError> {
+    auth_record(pool, claims.sub).await?.ok_or(CoreError::Unauthenticated)?.admit(claims)
 }
 
 pub struct Registration {
@@ -237,7 +266,7 @@ pub async fn register(
             to_address: &user.email,
             to_name: Some(&user.name),
             locale: &user.locale,
-            template: "welcome",
+            template: templates::WELCOME,
             payload: json!({ "name": user.name }),
         },
         now,
@@ -452,7 +481,7 @@ pub async fn request_password_reset(
                 to_address: email.as_str(),
                 to_name: Some(&user.name),
                 locale: &user.locale,
-                template: "password_reset",
+                template: templates::PASSWORD_RESET,
                 payload: json!({
                     "name": user.name,
                     "reset_url": format!("{}/reset-password?token={token}", public_url.trim_end_matches('/')),
@@ -487,7 +516,7 @@ pub async fn confirm_password_reset(
     token: &str,
     new_password: String,
     now: DateTime<Utc>,
-) -> Result<(), CoreError> {
+) -> Result<Uuid, CoreError> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query!(
         r#"SELECT t.id, t.user_id, t.expires_at, t.used_at, u.email
@@ -527,7 +556,7 @@ pub async fn confirm_password_reset(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(row.user_id)
 }
 
 async fn set_password(

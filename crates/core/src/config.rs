@@ -65,6 +65,12 @@ pub struct Config {
     /// Trust `X-Forwarded-For` for the client address (only behind a proxy that sets it).
     pub trust_proxy: bool,
     pub max_body_bytes: usize,
+    /// PostgreSQL connections per process. A few per core is best: PostgreSQL serves them on the
+    /// same cores, and more backends only add contention.
+    pub db_pool_size: u32,
+    /// How long the API may reuse a user's authentication record (role, disabled, password
+    /// change) before reading it again; 0 reads it on every request.
+    pub auth_cache_ttl: std::time::Duration,
     pub auth_rate_limit: RateLimit,
     pub current_terms_version: String,
 }
@@ -145,6 +151,11 @@ impl Config {
             log_json: log_format == "json",
             trust_proxy: flag("HELPDESK_TRUST_PROXY")?,
             max_body_bytes: usize::try_from(number("HELPDESK_MAX_BODY_BYTES", 256 * 1024)?).unwrap_or(256 * 1024),
+            db_pool_size: u32::try_from(number("HELPDESK_DB_POOL_SIZE", 10)?).unwrap_or(10),
+            auth_cache_ttl: std::time::Duration::from_millis(match get("HELPDESK_AUTH_CACHE_MS").as_deref() {
+                Some("0") => 0,
+                _ => u64::try_from(number("HELPDESK_AUTH_CACHE_MS", 1000)?).unwrap_or(1000),
+            }),
             auth_rate_limit: RateLimit {
                 max: u32::try_from(number("HELPDESK_AUTH_RATE_LIMIT", 10)?).unwrap_or(10),
                 window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),

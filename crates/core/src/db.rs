@@ -26,7 +26,12 @@ fn describe(url: &str) -> String {
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
-    let options = PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?;
+    // Our list queries take optional filters as `($1 IS NULL OR column = $1)`. A prepared
+    // statement may switch to a generic plan after five runs, and for those the generic plan is a
+    // sequential scan (265 ms instead of 0.1 ms over a million tickets, measured). Planning each
+    // execution costs ~0.1 ms and always picks the right index.
+    let options =
+        PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?.options([("plan_cache_mode", "force_custom_plan")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))

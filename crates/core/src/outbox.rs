@@ -14,6 +14,29 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+/// The templates operations write, by name. The worker must be able to render every one (its
+/// tests check this list), so a new e-mail cannot ship without its template.
+pub mod templates {
+    pub const WELCOME: &str = "welcome";
+    pub const PASSWORD_RESET: &str = "password_reset";
+    pub const TICKET_CREATED: &str = "ticket_created";
+    pub const TICKET_REPLIED: &str = "ticket_replied";
+    pub const TICKET_CUSTOMER_REPLIED: &str = "ticket_customer_replied";
+    pub const TICKET_ASSIGNED: &str = "ticket_assigned";
+    pub const TICKET_WAITING: &str = "ticket_waiting";
+    pub const TICKET_CLOSED: &str = "ticket_closed";
+    pub const ALL: &[&str] = &[
+        WELCOME,
+        PASSWORD_RESET,
+        TICKET_CREATED,
+        TICKET_REPLIED,
+        TICKET_CUSTOMER_REPLIED,
+        TICKET_ASSIGNED,
+        TICKET_WAITING,
+        TICKET_CLOSED,
+    ];
+}
+
 /// One e-mail to queue. `template` names the template files the worker renders.
 #[derive(Debug, Clone)]
 pub struct NewEmail<'a> {

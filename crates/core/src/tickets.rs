@@ -5,7 +5,7 @@
 
 use crate::accounts::Caller;
 use crate::organizations::{self, brazil_today};
-use crate::outbox::{self, NewEmail};
+use crate::outbox::{self, NewEmail, templates};
 use crate::pagination::PageRequest;
 use crate::sla_store::{SlaSnapshot, SlaStore};
 use crate::{CoreError, FieldError};
@@ -51,6 +51,8 @@ pub struct Ticket {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The clock's events; loaded by single-ticket reads only (lists leave it empty: replaying
+    /// is never needed to show a page, and decoding it for every row would cost the most).
     sla_events: Vec<ClockEvent>,
 }
 
@@ -505,7 +507,7 @@ pub async fn open(
         &mut tx,
         &ticket,
         caller.user_id,
-        "ticket_created",
+        templates::TICKET_CREATED,
         "created",
         json!({ "first_response_due_at": ticket.first_response_due_at, "resolution_due_at": ticket.resolution_due_at }),
         now,
@@ -608,15 +610,23 @@ pub async fn post_message(
                 &mut tx,
                 &ticket,
                 ticket.requester_id,
-                "ticket_replied",
+                templates::TICKET_REPLIED,
                 &cause,
                 json!({ "body": message.body }),
                 now,
             )
             .await?;
         } else if let Some(assignee) = ticket.assignee_id {
-            notify(&mut tx, &ticket, assignee, "ticket_customer_replied", &cause, json!({ "body": message.body }), now)
-                .await?;
+            notify(
+                &mut tx,
+                &ticket,
+                assignee,
+                templates::TICKET_CUSTOMER_REPLIED,
+                &cause,
+                json!({ "body": message.body }),
+                now,
+            )
+            .await?;
         }
     }
     tx.commit().await?;
@@ -765,15 +775,23 @@ pub async fn update(
     }
     let ticket = save(&mut tx, change, &snapshot, now).await?;
     if let Some(assignee) = newly_assigned {
-        notify(&mut tx, &ticket, assignee, "ticket_assigned", &format!("assigned:{}", ticket.version), json!({}), now)
-            .await?;
+        notify(
+            &mut tx,
+            &ticket,
+            assignee,
+            templates::TICKET_ASSIGNED,
+            &format!("assigned:{}", ticket.version),
+            json!({}),
+            now,
+        )
+        .await?;
     }
     if update.status == Some(Status::WaitingCustomer) {
         notify(
             &mut tx,
             &ticket,
             ticket.requester_id,
-            "ticket_waiting",
+            templates::TICKET_WAITING,
             &format!("waiting:{}", ticket.version),
             json!({}),
             now,
@@ -815,7 +833,7 @@ pub async fn close(
         &mut tx,
         &ticket,
         ticket.requester_id,
-        "ticket_closed",
+        templates::TICKET_CLOSED,
         &format!("closed:{}", ticket.version),
         json!({ "reason": reason }),
         now,
@@ -888,7 +906,7 @@ pub async fn list(
     let rows = match sort {
         Sort::Created => sqlx::query_as!(
             TicketRow,
-            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
+            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
                FROM tickets
                WHERE ($1::uuid IS NULL OR organization_id = $1)
                  AND ($2::text IS NULL OR status = $2)
@@ -920,7 +938,7 @@ pub async fn list(
         .await?,
         Sort::Due => sqlx::query_as!(
             TicketRow,
-            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
+            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
                FROM tickets
                WHERE status <> 'closed'
                  AND ($1::uuid IS NULL OR organization_id = $1)

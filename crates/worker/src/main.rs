@@ -27,8 +27,27 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let settings = WorkerSettings::from_env()?;
-    let worker = Worker::build(&config, settings, Clock::system()).await?;
-    worker.run_until(shutdown_signal()).await?;
+    // Listen for signals before connecting, so one that arrives during start-up (a migration
+    // may be running) stops the process cleanly.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let mut during_startup = stopped.clone();
+    let worker = tokio::select! {
+        worker = Worker::build(&config, settings, Clock::system()) => worker?,
+        _ = during_startup.wait_for(|stop| *stop) => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
+    };
+    let mut stopped = stopped;
+    worker
+        .run_until(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await?;
     Ok(())
 }
 

@@ -52,7 +52,16 @@ macro_rules! template {
 }
 
 /// Every template the worker can send. Adding one: its six files plus one line here.
-static TEMPLATES: &[Template] = &[template!("welcome"), template!("password_reset")];
+static TEMPLATES: &[Template] = &[
+    template!("welcome"),
+    template!("password_reset"),
+    template!("ticket_created"),
+    template!("ticket_replied"),
+    template!("ticket_customer_replied"),
+    template!("ticket_assigned"),
+    template!("ticket_waiting"),
+    template!("ticket_closed"),
+];
 
 /// An e-mail ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +164,30 @@ mod tests {
             || RenderError::UnclosedPlaceholder { template: String::new() },
         );
         keys
+    }
+
+    #[test]
+    fn every_email_the_operations_write_has_a_template() {
+        for name in helpdesk_core::outbox::templates::ALL {
+            assert!(TEMPLATES.iter().any(|t| t.name == *name), "no template for '{name}'");
+        }
+    }
+
+    #[test]
+    fn ticket_emails_render_from_the_payload_ticket_operations_write() {
+        // The keys `tickets::notify` always writes, plus the per-e-mail extras.
+        let payload = json!({
+            "name": "Ana", "ticket_id": "0190f1a0-0000-7000-8000-000000000001", "ticket_number": 42,
+            "subject": "Site <fora> do ar", "status": "open", "severity": "critical",
+            "body": "Resolvido.", "reason": "resolved",
+        });
+        for name in helpdesk_core::outbox::templates::ALL.iter().filter(|n| n.starts_with("ticket_")) {
+            for locale in [Locale::PtBr, Locale::En] {
+                let rendered = render(name, locale, &payload).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(rendered.subject.contains("42") || rendered.text.contains("42"), "{name}: {rendered:?}");
+                assert!(!rendered.html.contains("<fora>"), "{name}: values are escaped in HTML");
+            }
+        }
     }
 
     #[test]

@@ -224,6 +224,8 @@ pub async fn password_reset_confirm(
     body: Json<PasswordResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
     limit(&state, &req, "password-reset-confirm", None).await?;
-    accounts::confirm_password_reset(&state.pool, &body.0.token, body.0.new_password, state.clock.now()).await?;
+    let user =
+        accounts::confirm_password_reset(&state.pool, &body.0.token, body.0.new_password, state.clock.now()).await?;
+    state.auth_cache.forget(user);
     Ok(HttpResponse::NoContent().finish())
 }

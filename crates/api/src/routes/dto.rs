@@ -140,6 +140,7 @@ impl ContractView {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PageParams {
     /// Page size, 1 to 100 (default 50).
     pub limit: Option<i64>,

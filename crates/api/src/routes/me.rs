@@ -69,5 +69,6 @@ pub async fn change_password(
         state.clock.now(),
     )
     .await?;
+    state.auth_cache.forget(caller.0.user_id);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -28,6 +28,7 @@ pub struct CreateUser {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// `customer`, `agent` or `admin`.
     #[param(value_type = Option<String>)]

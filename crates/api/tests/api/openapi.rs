@@ -25,6 +25,9 @@ async fn served_openapi_matches_the_committed_copy() {
 #[tokio::test]
 async fn interactive_docs_are_served_without_external_assets() {
     let app = spawn_app().await;
+    let bare = app.get("/docs", None).await;
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(bare.headers()["location"], "/docs/");
     let page = app.get("/docs/", None).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
