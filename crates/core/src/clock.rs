@@ -1,6 +1,6 @@
 //! The one source of "now" for operations and jobs, so tests can move time instead of waiting.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Clone, Debug, Default)]
@@ -19,10 +19,12 @@ impl Clock {
         Self { manual: Some(Arc::new(Mutex::new(at))) }
     }
 
+    /// Now, to the microsecond: PostgreSQL's precision, so an instant written to a column and
+    /// the same instant inside a stored SLA event are equal to the last digit.
     pub fn now(&self) -> DateTime<Utc> {
         match &self.manual {
             Some(at) => *at.lock().unwrap_or_else(PoisonError::into_inner),
-            None => Utc::now(),
+            None => Utc::now().trunc_subsecs(6),
         }
     }
 
@@ -44,6 +46,11 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_clock_has_database_precision() {
+        assert_eq!(Clock::system().now().timestamp_subsec_nanos() % 1_000, 0);
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -180,3 +180,46 @@ async fn changing_the_sla_targets_retargets_open_tickets_keeping_consumed_time()
         "rows[0].first_response"
     );
 }
+
+#[tokio::test]
+async fn opening_hours_with_a_lunch_break_count_only_open_time() {
+    let app = spawn_app_at("2026-03-10T13:00:00Z").await; // Tuesday 10:00 local
+    let split = json!([{ "start": "09:00", "end": "12:00" }, { "start": "13:00", "end": "18:00" }]);
+    let hours = json!({ "monday": split, "tuesday": split, "wednesday": split, "thursday": split, "friday": split });
+    let backwards = app
+        .put(
+            "/v1/calendar/opening-hours",
+            &app.admin_token,
+            &json!({ "monday": [{ "start": "12:00", "end": "09:00" }] }),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(backwards, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await["errors"][0]["field"],
+        "calendar"
+    );
+    let changed = ok_json(app.put("/v1/calendar/opening-hours", &app.admin_token, &hours).await, StatusCode::OK).await;
+    assert_eq!(changed["calendar"]["version"], 2);
+    assert_eq!(changed["calendar"]["weekly_hours"]["tuesday"], split);
+    assert_eq!(changed["calendar"]["weekly_hours"]["saturday"], json!([]));
+
+    // Pro critical, first response 2 h from 10:00: 10–12 is exactly 2 h → due 12:00 local.
+    // Pro high, 4 h: 10–12 (2 h), lunch, 13–15 (2 h) → due 15:00 local (18:00Z).
+    let (token, _, _) = app.customer_on("pro").await;
+    let ticket = ok_json(
+        app.post(
+            "/v1/tickets",
+            Some(&token),
+            &json!({ "subject": "x", "description": "y", "category": "technical", "severity": "high" }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(
+        instant(&ticket["sla"]["first_response"]["due_at"]),
+        "2026-03-10T18:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    assert_eq!(ticket["sla"]["calendar_version"], 2);
+    let current = ok_json(app.get("/v1/calendar", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!((current["version"].as_i64(), current["time_zone"].as_str()), (Some(2), Some("America/Sao_Paulo")));
+}
