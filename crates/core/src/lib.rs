@@ -8,6 +8,7 @@ pub mod calendar_admin;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod email_admin;
 pub mod error;
 pub mod jobs;
 pub mod organizations;

@@ -1,6 +1,7 @@
 //! Routes, one module per resource. `configure` registers them and, through utoipa-actix-web,
 //! collects their OpenAPI paths and schemas: the document is generated from these handlers.
 
+pub mod admin;
 pub mod auth;
 pub mod calendar;
 pub mod dto;
@@ -51,5 +52,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(calendar::get_calendar)
         .service(calendar::set_opening_hours)
         .service(calendar::get_policy)
-        .service(calendar::set_policy);
+        .service(calendar::set_policy)
+        .service(admin::list_outbox)
+        .service(admin::retry_outbox);
 }
