@@ -58,8 +58,24 @@ pub struct Ticket {
 
 impl Ticket {
     /// Breached at `now`: a target was missed, or a running one has run out since the last save.
+    /// A closed ticket keeps the verdict it closed with.
     pub fn breached_at(&self, now: DateTime<Utc>) -> bool {
-        self.first_response_breached || self.resolution_breached || self.next_due_at <= now
+        self.first_response_breached_at(now) || self.resolution_breached_at(now)
+    }
+
+    pub fn first_response_breached_at(&self, now: DateTime<Utc>) -> bool {
+        self.first_response_breached || self.first_response_due_at.is_some_and(|due| due <= now)
+    }
+
+    pub fn resolution_breached_at(&self, now: DateTime<Utc>) -> bool {
+        self.resolution_breached || self.resolution_due_at.is_some_and(|due| due <= now)
+    }
+
+    /// At risk at `now`: a running target is past its at-risk instant but not yet missed.
+    pub fn at_risk_at(&self, now: DateTime<Utc>) -> bool {
+        self.status != Status::Closed
+            && !self.breached_at(now)
+            && [self.first_response_at_risk_at, self.resolution_at_risk_at].into_iter().flatten().any(|at| at <= now)
     }
 
     pub fn sla_events(&self) -> &[ClockEvent] {

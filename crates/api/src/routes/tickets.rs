@@ -82,7 +82,7 @@ pub struct MetricSummary {
 pub struct SlaSummary {
     pub first_response: MetricSummary,
     pub resolution: MetricSummary,
-    /// A target is missed (now).
+    /// A target is missed (now); a closed ticket keeps the verdict it closed with.
     pub breached: bool,
     /// A running target is past its at-risk instant but not yet missed (now).
     pub at_risk: bool,
@@ -121,23 +121,21 @@ pub struct TicketView {
 
 impl TicketView {
     pub fn new(t: Ticket, now: DateTime<Utc>) -> Self {
-        let breached = t.status != Status::Closed && t.breached_at(now);
-        let at_risk = t.status != Status::Closed
-            && !breached
-            && [t.first_response_at_risk_at, t.resolution_at_risk_at].into_iter().flatten().any(|at| at <= now);
+        let breached = t.breached_at(now);
+        let at_risk = t.at_risk_at(now);
         TicketView {
             sla: SlaSummary {
                 first_response: MetricSummary {
                     due_at: t.first_response_due_at,
                     at_risk_at: t.first_response_at_risk_at,
                     met_at: t.first_response_met_at,
-                    breached: t.first_response_breached || t.first_response_due_at.is_some_and(|d| d <= now),
+                    breached: t.first_response_breached_at(now),
                 },
                 resolution: MetricSummary {
                     due_at: t.resolution_due_at,
                     at_risk_at: t.resolution_at_risk_at,
                     met_at: t.resolution_met_at,
-                    breached: t.resolution_breached || t.resolution_due_at.is_some_and(|d| d <= now),
+                    breached: t.resolution_breached_at(now),
                 },
                 breached,
                 at_risk,
