@@ -73,6 +73,10 @@ pub struct Config {
     pub auth_cache_ttl: std::time::Duration,
     pub auth_rate_limit: RateLimit,
     pub current_terms_version: String,
+    /// R8: how long a ticket waits for the customer before the reminder (`HELPDESK_REMINDER_HOURS`).
+    pub reminder_after: TimeDelta,
+    /// R8: how long after the reminder a still-waiting ticket is closed (`HELPDESK_AUTO_CLOSE_HOURS`).
+    pub auto_close_after: TimeDelta,
 }
 
 const DEV_JWT_SECRET: &str = "dev-mode-only-secret-do-not-use-in-production";
@@ -161,6 +165,8 @@ impl Config {
                 window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
             },
             current_terms_version: text("HELPDESK_TERMS_VERSION", "2026-01"),
+            reminder_after: TimeDelta::hours(number("HELPDESK_REMINDER_HOURS", 72)?),
+            auto_close_after: TimeDelta::hours(number("HELPDESK_AUTO_CLOSE_HOURS", 48)?),
         })
     }
 }
@@ -187,6 +193,21 @@ mod tests {
         assert_eq!(config.smtp_url, "smtp://127.0.0.1:1025");
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.access_token_ttl, TimeDelta::minutes(15));
+        Ok(())
+    }
+
+    #[test]
+    fn reminder_and_auto_close_default_to_72_and_48_hours() -> Result<(), ConfigError> {
+        let config = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true")]))?;
+        assert_eq!((config.reminder_after, config.auto_close_after), (TimeDelta::hours(72), TimeDelta::hours(48)));
+        let config = Config::from_map(&vars(&[
+            ("HELPDESK_DEV_MODE", "true"),
+            ("HELPDESK_REMINDER_HOURS", "24"),
+            ("HELPDESK_AUTO_CLOSE_HOURS", "12"),
+        ]))?;
+        assert_eq!((config.reminder_after, config.auto_close_after), (TimeDelta::hours(24), TimeDelta::hours(12)));
+        let bad = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true"), ("HELPDESK_REMINDER_HOURS", "0")]));
+        assert!(matches!(bad, Err(ConfigError::Invalid { name: "HELPDESK_REMINDER_HOURS", .. })));
         Ok(())
     }
 

@@ -18,6 +18,7 @@ pub mod passwords;
 pub mod rate_limit;
 pub mod redis_conn;
 pub mod sla_store;
+pub mod ticket_timers;
 pub mod tickets;
 pub mod tokens;
 

@@ -25,6 +25,9 @@ pub mod templates {
     pub const TICKET_ASSIGNED: &str = "ticket_assigned";
     pub const TICKET_WAITING: &str = "ticket_waiting";
     pub const TICKET_CLOSED: &str = "ticket_closed";
+    pub const TICKET_REMINDER: &str = "ticket_reminder";
+    pub const SLA_AT_RISK: &str = "sla_at_risk";
+    pub const SLA_BREACHED: &str = "sla_breached";
     pub const ALL: &[&str] = &[
         WELCOME,
         PASSWORD_RESET,
@@ -34,6 +37,9 @@ pub mod templates {
         TICKET_ASSIGNED,
         TICKET_WAITING,
         TICKET_CLOSED,
+        TICKET_REMINDER,
+        SLA_AT_RISK,
+        SLA_BREACHED,
     ];
 }
 
@@ -78,6 +84,34 @@ pub async fn enqueue_returning_id(
     .fetch_optional(conn)
     .await?;
     Ok(inserted)
+}
+
+/// Queues an e-mail to be delivered no earlier than `deliver_at` (an out-of-hours alert held for
+/// the next business instant, R7): the reconciler picks it up once it is due. Returns its outbox
+/// id; `None` when one with the same idempotency key was already queued.
+pub async fn enqueue_at(
+    conn: &mut PgConnection,
+    email: NewEmail<'_>,
+    deliver_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"INSERT INTO email_outbox (id, idempotency_key, to_address, to_name, locale, template, payload, next_attempt_at, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING id"#,
+        Uuid::now_v7(),
+        email.idempotency_key,
+        email.to_address,
+        email.to_name,
+        email.locale,
+        email.template,
+        email.payload,
+        deliver_at,
+        now,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// A row claimed by one delivery attempt.
@@ -177,6 +211,8 @@ pub async fn mark_failed(conn: &mut PgConnection, id: Uuid, error: &str) -> Resu
 pub struct DueEmail {
     pub id: Uuid,
     pub attempts: i32,
+    /// The instant it became due; names the attempt, so it is queued once per attempt.
+    pub next_attempt_at: DateTime<Utc>,
 }
 
 /// The oldest due rows, through the partial index on `next_attempt_at`.
@@ -187,7 +223,7 @@ pub async fn due_for_delivery(
 ) -> Result<Vec<DueEmail>, sqlx::Error> {
     sqlx::query_as!(
         DueEmail,
-        r#"SELECT id, attempts FROM email_outbox
+        r#"SELECT id, attempts, next_attempt_at FROM email_outbox
            WHERE status = 'pending' AND next_attempt_at <= $1
            ORDER BY next_attempt_at
            LIMIT $2"#,

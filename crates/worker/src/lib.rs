@@ -1,6 +1,7 @@
-//! The helpdesk's background worker: delivers the e-mail outbox and reconciles lost jobs
-//! (DESIGN §3). `main.rs` only reads configuration and signals; everything else is here so the
-//! integration tests run the real worker in-process.
+//! The helpdesk's background worker: delivers the e-mail outbox, runs ticket timers (SLA alerts,
+//! the R8 reminder and auto-close) and reconciles lost jobs (DESIGN §3). `main.rs` only reads
+//! configuration and signals; everything else is here so the integration tests run the real
+//! worker in-process.
 
 pub mod health;
 pub mod jobs;
@@ -10,13 +11,16 @@ pub mod reconcile;
 pub mod settings;
 pub mod smtp;
 pub mod templates;
+pub mod ticket_listener;
 
 use apalis::prelude::{BackendExt, Monitor, MonitorError, WorkerBuilder, WorkerBuilderExt};
 use apalis_cron::CronScheduler;
 use apalis_redis::RedisStorage;
 use helpdesk_core::db::{self, DbError};
-use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, Job, JobQueue};
+use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, Job, JobQueue, TicketTimer};
 use helpdesk_core::redis_conn::{self, RedisUnreachable};
+use helpdesk_core::sla_store::SlaStore;
+use helpdesk_core::ticket_timers::TimerPolicy;
 use helpdesk_core::{Clock, Config};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,6 +30,7 @@ use tokio::net::TcpListener;
 
 use crate::health::HealthState;
 use crate::jobs::email::{EmailDelivery, deliver_email};
+use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
 use crate::metrics::Metrics;
 use crate::reconcile::{EveryInterval, Reconciler, reconcile};
 use crate::settings::WorkerSettings;
@@ -56,6 +61,8 @@ pub struct Worker {
     queue: JobQueue,
     metrics: Arc<Metrics>,
     outbox_notifications: Option<sqlx::PgPool>,
+    /// The ticket-timer listener's needs, when the fast path is on.
+    ticket_notifications: Option<TicketTimers>,
 }
 
 impl Worker {
@@ -86,6 +93,14 @@ impl Worker {
             policy: settings.delivery.clone(),
             metrics: metrics.clone(),
         };
+        let timer_policy = TimerPolicy::from_config(config);
+        let timers = TicketTimers {
+            pool: pool.clone(),
+            store: SlaStore::default(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+            policy: timer_policy,
+        };
         let reconciler = Reconciler {
             pool: pool.clone(),
             queue: queue.clone(),
@@ -93,11 +108,22 @@ impl Worker {
             interval: settings.reconcile_interval,
             batch: settings.reconcile_batch,
             metrics: metrics.clone(),
+            timer_policy,
         };
-        let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, reconciler);
+        let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
+        let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, timers, reconciler);
         let outbox_notifications = settings.outbox_notifications.then(|| pool.clone());
         let health_state = HealthState { pool, redis, metrics: metrics.clone() };
-        Ok(Self { monitor, health_listener, health_address, health_state, queue, metrics, outbox_notifications })
+        Ok(Self {
+            monitor,
+            health_listener,
+            health_address,
+            health_state,
+            queue,
+            metrics,
+            outbox_notifications,
+            ticket_notifications,
+        })
     }
 
     /// Where `/health/*` and `/metrics` are served (useful when configured with port 0).
@@ -120,6 +146,9 @@ impl Worker {
         let health = tokio::spawn(health::serve(self.health_listener, self.health_state));
         let listener =
             self.outbox_notifications.map(|pool| tokio::spawn(outbox_listener::run(pool, self.queue.clone())));
+        let ticket_listener = self
+            .ticket_notifications
+            .map(|timers| tokio::spawn(ticket_listener::run(timers.pool, timers.queue, timers.clock, timers.policy)));
         tracing::info!(health = %self.health_address, "worker started");
         let result = self
             .monitor
@@ -133,6 +162,9 @@ impl Worker {
         if let Some(listener) = listener {
             listener.abort();
         }
+        if let Some(listener) = ticket_listener {
+            listener.abort();
+        }
         tracing::info!("worker stopped");
         Ok(result?)
     }
@@ -143,12 +175,18 @@ fn register_workers(
     redis: redis::aio::ConnectionManager,
     settings: &WorkerSettings,
     delivery: EmailDelivery,
+    timers: TicketTimers,
     reconciler: Reconciler,
 ) -> Monitor {
     let email_storage_config = queue_jobs::storage_config(prefix, DeliverEmail::QUEUE)
         .batch_size(settings.fetch_batch.max(1))
         .heartbeat_interval(settings.heartbeat_interval);
+    let timer_storage_config = queue_jobs::storage_config(prefix, TicketTimer::QUEUE)
+        .batch_size(settings.fetch_batch.max(1))
+        .heartbeat_interval(settings.heartbeat_interval);
     let email_worker = format!("email-{}", settings.name);
+    let timer_worker = format!("ticket-timers-{}", settings.name);
+    let timer_redis = redis.clone();
     let reconcile_worker = format!("reconcile-{}", settings.name);
     let (poll_interval, concurrency, reconcile_interval) =
         (settings.poll_interval, settings.email_concurrency.max(1), settings.reconcile_interval);
@@ -161,6 +199,15 @@ fn register_workers(
                 .concurrency(concurrency)
                 .data(delivery.clone())
                 .build(deliver_email)
+        })
+        .register(move |restarts| {
+            let storage =
+                RedisStorage::<TicketTimer>::new(timer_redis.clone()).with_config(timer_storage_config.clone());
+            WorkerBuilder::new(timer_worker.as_str())
+                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_interval(poll_interval))
+                .concurrency(TIMER_CONCURRENCY)
+                .data(timers.clone())
+                .build(run_ticket_timer)
         })
         .register(move |_| {
             WorkerBuilder::new(reconcile_worker.as_str())
@@ -176,6 +223,9 @@ fn register_workers(
         })
         .shutdown_timeout(settings.shutdown_timeout)
 }
+
+/// Timer jobs each hold a database connection for one short transaction; a few at once is plenty.
+const TIMER_CONCURRENCY: usize = 4;
 
 async fn pause_before_restart(restarts: usize) -> Result<(), apalis_redis::Error> {
     if restarts > 0 {

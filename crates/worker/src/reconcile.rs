@@ -1,16 +1,18 @@
 //! The reconciler (DESIGN §3.3): the slow path that makes a lost job cost a minute, not an
 //! action. On start-up and then every interval it finds due outbox rows (never attempted, backing
 //! off past their retry time, or leased by an attempt that died) and pushes delivery jobs for
-//! them. It runs in every replica; idempotency keys per row and per interval keep replicas from
-//! queueing the same row twice in one round, and the handler's claim makes any duplicate a no-op.
+//! them. It runs in every replica; an idempotency key per due attempt keeps replicas, and later
+//! rounds, from queueing the same work twice while a job for it is still queued, and the
+//! handler's claim makes any duplicate a no-op.
 
 use apalis::prelude::Data;
 use apalis_core::backend::Vacuum;
 use apalis_cron::{Schedule, Tick};
 use chrono::Utc;
 use helpdesk_core::Clock;
-use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue};
+use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue, TicketTimer};
 use helpdesk_core::outbox;
+use helpdesk_core::ticket_timers::{self, TimerPolicy};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,7 +51,7 @@ impl Schedule<Utc> for EveryInterval {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("cannot list due outbox rows: {0}")]
+    #[error("cannot list due outbox rows or ticket timers: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Enqueue(#[from] EnqueueError),
@@ -63,11 +65,13 @@ pub struct Reconciler {
     pub interval: Duration,
     pub batch: i64,
     pub metrics: Arc<Metrics>,
+    /// R8's durations, for the ticket-timer sweep.
+    pub timer_policy: TimerPolicy,
 }
 
 /// The apalis-cron handler.
-pub async fn reconcile(tick: Tick<Utc>, reconciler: Data<Reconciler>) -> Result<(), ReconcileError> {
-    let result = reconciler.run(tick.get_timestamp()).await;
+pub async fn reconcile(_tick: Tick<Utc>, reconciler: Data<Reconciler>) -> Result<(), ReconcileError> {
+    let result = reconciler.run().await;
     let counters = &reconciler.metrics.reconcile_jobs;
     match &result {
         Ok(_) => increment(&counters.processed),
@@ -81,17 +85,21 @@ pub async fn reconcile(tick: Tick<Utc>, reconciler: Data<Reconciler>) -> Result<
 
 impl Reconciler {
     /// Pushes a delivery job for each due row; returns how many were pushed.
-    pub async fn run(&self, tick_secs: u64) -> Result<usize, ReconcileError> {
+    pub async fn run(&self) -> Result<usize, ReconcileError> {
         let due = {
             let mut conn = self.pool.acquire().await?;
             outbox::due_for_delivery(&mut conn, self.clock.now(), self.batch).await?
         };
-        let round = tick_secs / self.interval.as_secs().max(1);
+        // One job per due *attempt* (the row's due instant), not per round: replicas dedupe on the
+        // same key, and a consumer that falls behind is not buried under a copy of every due
+        // e-mail each round. A job lost with Redis loses its key too and is queued again next
+        // round; a claim or a retry moves the due instant, which names a new attempt.
+        let window = self.dedupe_window();
         let jobs: Vec<_> = due
             .iter()
             .map(|row| {
-                Enqueue::now(DeliverEmail { outbox_id: row.id })
-                    .once(format!("outbox:{}:round:{round}", row.id), self.interval.max(Duration::from_secs(1)) * 2)
+                let key = format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros());
+                Enqueue::now(DeliverEmail { outbox_id: row.id }).once(key, window)
             })
             .collect();
         let pushed = jobs.len();
@@ -100,7 +108,37 @@ impl Reconciler {
         if pushed > 0 {
             tracing::info!(count = pushed, "reconciler queued due e-mails");
         }
+        let timers = self.run_ticket_timers().await?;
+        if timers > 0 {
+            tracing::info!(count = timers, "reconciler queued due ticket timers");
+        }
         self.vacuum().await;
+        Ok(pushed)
+    }
+
+    /// How long a queued job's key keeps the reconciler from queueing the same work again: long
+    /// enough for a busy queue to drain, short enough that a job lost without its key (a worker
+    /// killed mid-job before apalis re-queues it) is retried within minutes.
+    fn dedupe_window(&self) -> Duration {
+        self.interval.max(Duration::from_secs(1)) * 15
+    }
+
+    /// Pushes a job for each due ticket timer that has not acted (DESIGN §3.3); returns how many.
+    /// Keyed by the timer's own identity (ticket, kind, instant), like the e-mails' attempts.
+    pub async fn run_ticket_timers(&self) -> Result<usize, ReconcileError> {
+        let due = {
+            let mut conn = self.pool.acquire().await?;
+            ticket_timers::due_timers(&mut conn, self.clock.now(), &self.timer_policy, self.batch).await?
+        };
+        let jobs: Vec<_> = due
+            .into_iter()
+            .map(|timer| {
+                let key = format!("reconcile:{}", timer.idempotency_key());
+                Enqueue::now(timer).once(key, self.dedupe_window())
+            })
+            .collect();
+        let pushed = jobs.len();
+        self.queue.push_all(jobs).await?;
         Ok(pushed)
     }
 
@@ -111,6 +149,12 @@ impl Reconciler {
             Ok(removed) if removed > 0 => tracing::debug!(removed, "vacuumed finished e-mail jobs"),
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error, "cannot vacuum finished e-mail jobs"),
+        }
+        let mut timers = self.queue.storage::<TicketTimer>();
+        match timers.vacuum().await {
+            Ok(removed) if removed > 0 => tracing::debug!(removed, "vacuumed finished ticket-timer jobs"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "cannot vacuum finished ticket-timer jobs"),
         }
     }
 }

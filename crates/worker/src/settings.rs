@@ -59,6 +59,9 @@ pub struct WorkerSettings {
     /// Queue e-mails as PostgreSQL announces them (the fast path); off only in tests that
     /// exercise the reconciler alone.
     pub outbox_notifications: bool,
+    /// Schedule ticket timers as PostgreSQL announces ticket changes (the fast path); the
+    /// reconciler's sweep runs them within its interval either way.
+    pub ticket_notifications: bool,
 }
 
 impl Default for WorkerSettings {
@@ -76,6 +79,7 @@ impl Default for WorkerSettings {
             shutdown_timeout: Duration::from_secs(30),
             delivery: DeliveryPolicy::default(),
             outbox_notifications: true,
+            ticket_notifications: true,
         }
     }
 }

@@ -61,6 +61,9 @@ static TEMPLATES: &[Template] = &[
     template!("ticket_assigned"),
     template!("ticket_waiting"),
     template!("ticket_closed"),
+    template!("ticket_reminder"),
+    template!("sla_at_risk"),
+    template!("sla_breached"),
 ];
 
 /// An e-mail ready to send.
@@ -185,6 +188,24 @@ mod tests {
             for locale in [Locale::PtBr, Locale::En] {
                 let rendered = render(name, locale, &payload).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert!(rendered.subject.contains("42") || rendered.text.contains("42"), "{name}: {rendered:?}");
+                assert!(!rendered.html.contains("<fora>"), "{name}: values are escaped in HTML");
+            }
+        }
+    }
+
+    #[test]
+    fn sla_alerts_render_from_the_payload_the_timers_write() {
+        // The keys `ticket_timers::alert` writes.
+        let payload = json!({
+            "name": "Bia", "ticket_id": "0190f1a0-0000-7000-8000-000000000001", "ticket_number": 42,
+            "subject": "Site <fora> do ar", "severity": "crítica", "metric": "primeira resposta",
+            "due_at": "04/12/2026 17:00 (America/Sao_Paulo)", "emergency": false,
+        });
+        for name in [helpdesk_core::outbox::templates::SLA_AT_RISK, helpdesk_core::outbox::templates::SLA_BREACHED] {
+            for locale in [Locale::PtBr, Locale::En] {
+                let rendered = render(name, locale, &payload).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(rendered.subject.contains("#42"), "{name}: {rendered:?}");
+                assert!(rendered.text.contains("04/12/2026 17:00"), "{name}: {rendered:?}");
                 assert!(!rendered.html.contains("<fora>"), "{name}: values are escaped in HTML");
             }
         }

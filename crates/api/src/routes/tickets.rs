@@ -207,7 +207,8 @@ pub struct TimelineEventView {
     /// Who did it; absent for the system (timers, SLA events).
     pub actor_id: Option<Uuid>,
     /// `created`, `reply_added`, `note_added`, `status_changed`, `assigned`, `severity_changed`,
-    /// `closed`, `reopened`, `sla` (an SLA clock event: started, paused, resumed, met, …).
+    /// `closed`, `reopened`, `sla` (an SLA clock event: started, paused, resumed, met, …),
+    /// `reminder_sent`, `auto_closed`, and for agents `sla_alert`.
     pub kind: String,
     pub data: Value,
     pub internal: bool,

@@ -1,3 +1,4 @@
 //! One module per job handler.
 
 pub mod email;
+pub mod ticket_timer;

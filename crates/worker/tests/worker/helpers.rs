@@ -37,6 +37,8 @@ pub fn fast_settings(name: &str) -> WorkerSettings {
         shutdown_timeout: Duration::from_secs(10),
         // Most tests exercise the reconciler's path; `outbox_notifications` tests turn it on.
         outbox_notifications: false,
+        // Likewise for ticket timers: the reconciler's sweep, unless a test turns this on.
+        ticket_notifications: false,
         ..WorkerSettings::default()
     }
 }
@@ -239,4 +241,127 @@ impl TestApp {
 
 pub fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
     counter.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// An organisation with a contract on `plan`, one customer and some agents, written straight to
+/// the database (no password hashing: nobody logs in), plus the calendar and SLA policy seeds
+/// that tickets need.
+pub struct Desk {
+    pub customer: helpdesk_core::accounts::Caller,
+    pub agents: Vec<helpdesk_core::accounts::Caller>,
+}
+
+/// One e-mail of the outbox, as the timer tests look at it.
+#[derive(Debug, Clone)]
+pub struct SentRow {
+    pub to_address: String,
+    pub status: String,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub message_id: Option<String>,
+}
+
+impl TestApp {
+    pub async fn desk(&self, plan: &str, agents: usize) -> Desk {
+        use helpdesk_core::accounts::Caller;
+        use helpdesk_domain::accounts::Role;
+        helpdesk_core::sla_store::SlaStore::ensure_seeded(&self.pool).await.unwrap();
+        let organization_id = Uuid::now_v7();
+        sqlx::query!(
+            "INSERT INTO organizations (id, name) VALUES ($1, $2)",
+            organization_id,
+            format!("Org {organization_id}")
+        )
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        sqlx::query!(
+            "INSERT INTO contracts (id, organization_id, plan_id, starts_on, signup_code) SELECT $1, $2, id, '2020-01-01', $3 FROM plans WHERE code = $4",
+            Uuid::now_v7(),
+            organization_id,
+            format!("code-{organization_id}"),
+            plan
+        )
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        let customer = Uuid::now_v7();
+        sqlx::query!(
+            "INSERT INTO users (id, email, name, password_hash, role, organization_id, locale, terms_version, terms_accepted_at) VALUES ($1, $2, 'Ana Cliente', 'x', 'customer', $3, 'pt-BR', '2026-01', now())",
+            customer,
+            format!("customer-{customer}@example.com"),
+            organization_id
+        )
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        let mut staff = Vec::new();
+        for index in 0..agents {
+            let agent = Uuid::now_v7();
+            sqlx::query!(
+                "INSERT INTO users (id, email, name, password_hash, role, locale) VALUES ($1, $2, $3, 'x', 'agent', 'en')",
+                agent,
+                format!("agent{index}-{agent}@kadix.test"),
+                format!("Agent {index}")
+            )
+            .execute(&self.pool)
+            .await
+            .unwrap();
+            staff.push(Caller { user_id: agent, role: Role::Agent, organization_id: None });
+        }
+        Desk {
+            customer: Caller { user_id: customer, role: Role::Customer, organization_id: Some(organization_id) },
+            agents: staff,
+        }
+    }
+
+    /// The outbox rows of one template about one ticket, oldest first.
+    pub async fn emails(&self, template: &str, ticket: Uuid) -> Vec<SentRow> {
+        sqlx::query_as!(
+            SentRow,
+            "SELECT to_address, status, next_attempt_at, created_at, message_id FROM email_outbox WHERE template = $1 AND payload->>'ticket_id' = $2 ORDER BY created_at, to_address",
+            template,
+            ticket.to_string()
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Polls until `count` e-mails of `template` about `ticket` are sent; returns them.
+    pub async fn wait_for_sent(&self, template: &str, ticket: Uuid, count: usize) -> Vec<SentRow> {
+        let mut rows = self.emails(template, ticket).await;
+        for _ in 0..400 {
+            if rows.iter().filter(|r| r.status == "sent").count() >= count {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            rows = self.emails(template, ticket).await;
+        }
+        panic!("expected {count} sent '{template}' e-mail(s) about {ticket}, got {rows:?}");
+    }
+
+    /// Polls until at least `count` e-mails of `template` about `ticket` are in the outbox.
+    pub async fn wait_for_queued(&self, template: &str, ticket: Uuid, count: usize) -> Vec<SentRow> {
+        let mut rows = self.emails(template, ticket).await;
+        for _ in 0..400 {
+            if rows.len() >= count {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            rows = self.emails(template, ticket).await;
+        }
+        panic!("expected {count} queued '{template}' e-mail(s) about {ticket}, got {rows:?}");
+    }
+
+    /// How many messages with this Message-ID the SMTP server received.
+    pub fn received(&self, message_id: &str) -> usize {
+        let wanted = format!("<{}>", message_id.trim_matches(['<', '>']));
+        self.smtp
+            .count_by_message_id()
+            .into_iter()
+            .filter(|(id, _)| id.trim() == wanted || id.trim() == message_id)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }

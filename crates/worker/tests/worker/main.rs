@@ -9,4 +9,6 @@ mod health;
 mod helpers;
 mod notifications;
 mod reconcile;
+mod resilience;
 mod smtp_server;
+mod ticket_timers;

@@ -36,3 +36,65 @@ async fn a_row_leased_by_a_dead_attempt_is_delivered_after_the_lease() {
     assert_eq!(app.smtp.messages().len(), 1);
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_with_nobody_consuming_queue_each_due_email_once() {
+    use helpdesk_core::jobs::JobQueue;
+    use helpdesk_core::outbox::NewEmail;
+    use helpdesk_worker::reconcile::Reconciler;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    // A stalled consumer must not be buried: before, every round queued a fresh copy of every
+    // due e-mail (917,000 jobs for 1,000 e-mails was seen).
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let prefix = format!("test:{id}");
+    let pool = helpdesk_core::db::connect_and_migrate(
+        &format!("{}/helpdesk_test_{id}", crate::helpers::base_database_url()),
+        5,
+    )
+    .await
+    .unwrap();
+    let clock = helpdesk_core::Clock::manual(chrono::Utc::now());
+    for i in 0..10 {
+        let mut conn = pool.acquire().await.unwrap();
+        let email = NewEmail {
+            idempotency_key: format!("stalled:{i}"),
+            to_address: "ana@example.com",
+            to_name: None,
+            locale: "en",
+            template: "welcome",
+            payload: json!({ "name": "Ana" }),
+        };
+        outbox::enqueue(&mut conn, email, clock.now()).await.unwrap();
+    }
+    let redis = helpdesk_core::redis_conn::connect(&crate::helpers::redis_url()).await.unwrap();
+    let reconciler = Reconciler {
+        pool: pool.clone(),
+        queue: JobQueue::new(redis.clone(), &prefix),
+        clock: clock.clone(),
+        interval: Duration::from_secs(1),
+        batch: 100,
+        metrics: Arc::new(helpdesk_worker::metrics::Metrics::default()),
+        timer_policy: Default::default(),
+    };
+    for _ in 0..5 {
+        reconciler.run().await.unwrap();
+    }
+    let queued = |pattern: String| {
+        let mut redis = redis.clone();
+        async move {
+            let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut redis).await.unwrap();
+            keys.len()
+        }
+    };
+    assert_eq!(queued(format!("{prefix}:email:meta:*")).await, 10, "one job per due e-mail, however many rounds");
+
+    // A new attempt (the due instant moved, as a claim or a retry moves it) is queued again.
+    sqlx::query("UPDATE email_outbox SET next_attempt_at = next_attempt_at - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    reconciler.run().await.unwrap();
+    assert_eq!(queued(format!("{prefix}:email:meta:*")).await, 20);
+}
