@@ -51,7 +51,8 @@ pub struct WorkerSettings {
     pub fetch_batch: usize,
     pub smtp_timeout: Duration,
     pub smtp_pool_size: u32,
-    /// apalis heartbeat; a worker missing 10 of them is presumed dead and its jobs re-queued.
+    /// apalis heartbeat; a worker missing 10 of them is presumed dead and its jobs re-queued. Short
+    /// (5 s), because a freshly started consumer was seen idle until its first heartbeat under load.
     pub heartbeat_interval: Duration,
     /// After SIGTERM, how long in-flight jobs may take before the process exits anyway.
     pub shutdown_timeout: Duration,
@@ -75,7 +76,7 @@ impl Default for WorkerSettings {
             fetch_batch: 50,
             smtp_timeout: Duration::from_secs(30),
             smtp_pool_size: 16,
-            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             delivery: DeliveryPolicy::default(),
             outbox_notifications: true,
