@@ -48,6 +48,21 @@ fn spawn_worker(vars: &[(&str, String)], name: &str) -> WorkerProcess {
     )
 }
 
+/// The environment of a worker process on this test's database, Redis prefix and SMTP server.
+fn worker_env(database_url: &str, prefix: &str, smtp: &SmtpServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("REDIS_URL", redis_url()),
+        ("HELPDESK_REDIS_PREFIX", prefix.to_owned()),
+        ("SMTP_URL", smtp.url()),
+        ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".to_owned()),
+        ("HELPDESK_DEV_MODE", "true".to_owned()),
+        ("HELPDESK_RECONCILE_SECONDS", "1".to_owned()),
+        ("HELPDESK_WORKER_POLL_MS", "50".to_owned()),
+        ("RUST_LOG", "info,apalis=warn,apalis_core=warn,apalis_redis=warn".to_owned()),
+    ]
+}
+
 async fn count(pool: &PgPool, status: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE status = $1")
         .bind(status)
@@ -84,17 +99,7 @@ async fn kill_9_mid_delivery_loses_nothing_and_duplicates_only_what_was_in_fligh
     }
     tx.commit().await.unwrap();
 
-    let vars = [
-        ("DATABASE_URL", database_url.clone()),
-        ("REDIS_URL", redis_url()),
-        ("HELPDESK_REDIS_PREFIX", format!("test:{id}")),
-        ("SMTP_URL", smtp.url()),
-        ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".to_owned()),
-        ("HELPDESK_DEV_MODE", "true".to_owned()),
-        ("HELPDESK_RECONCILE_SECONDS", "1".to_owned()),
-        ("HELPDESK_WORKER_POLL_MS", "50".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ];
+    let vars = worker_env(&database_url, &format!("test:{id}"), &smtp);
     let mut first = spawn_worker(&vars, &format!("first-{id}"));
     wait_until("the first deliveries", Duration::from_secs(60), async || smtp.messages().len() >= 200).await;
     first.kill(); // SIGKILL: no chance to finish anything
@@ -190,17 +195,7 @@ async fn the_worker_rides_out_an_smtp_outage_and_a_database_restart_without_rest
     let upstream = base_database_url().rsplit('@').next().unwrap_or("127.0.0.1:5432").trim_end_matches('/').to_owned();
     let proxy = CuttableProxy::start(upstream).await;
     let proxied_url = format!("postgres://postgres@{}/{database}", proxy.address);
-    let vars = [
-        ("DATABASE_URL", proxied_url),
-        ("REDIS_URL", redis_url()),
-        ("HELPDESK_REDIS_PREFIX", format!("test:{id}")),
-        ("SMTP_URL", smtp.url()),
-        ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".to_owned()),
-        ("HELPDESK_DEV_MODE", "true".to_owned()),
-        ("HELPDESK_RECONCILE_SECONDS", "1".to_owned()),
-        ("HELPDESK_WORKER_POLL_MS", "50".to_owned()),
-        ("RUST_LOG", "info,apalis=warn,apalis_core=warn,apalis_redis=warn".to_owned()),
-    ];
+    let vars = worker_env(&proxied_url, &format!("test:{id}"), &smtp);
     let insert = |key: String| {
         let pool = pool.clone();
         async move {
@@ -273,17 +268,7 @@ async fn wiping_redis_with_retries_pending_loses_no_email() {
     let database_url = format!("{}/helpdesk_test_{id}", base_database_url());
     let pool = helpdesk_core::db::connect_and_migrate(&database_url, 5).await.unwrap();
     let prefix = format!("test:{id}");
-    let vars = [
-        ("DATABASE_URL", database_url),
-        ("REDIS_URL", redis_url()),
-        ("HELPDESK_REDIS_PREFIX", prefix.clone()),
-        ("SMTP_URL", smtp.url()),
-        ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".to_owned()),
-        ("HELPDESK_DEV_MODE", "true".to_owned()),
-        ("HELPDESK_RECONCILE_SECONDS", "1".to_owned()),
-        ("HELPDESK_WORKER_POLL_MS", "50".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ];
+    let vars = worker_env(&database_url, &prefix, &smtp);
     let mut worker = spawn_worker(&vars, &format!("flush-{id}"));
     smtp.set_mode(Mode::Down);
     {
