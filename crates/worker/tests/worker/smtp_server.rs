@@ -117,14 +117,20 @@ impl SmtpServer {
             } else if command == "DATA" {
                 write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
                 let mut message = String::new();
+                let mut terminated = false;
                 while let Some(data_line) = lines.next_line().await? {
                     if data_line == "." {
+                        terminated = true;
                         break;
                     }
                     // Dot-unstuffing (RFC 5321 §4.5.2).
                     let unstuffed = data_line.strip_prefix('.').unwrap_or(&data_line);
                     message.push_str(unstuffed);
                     message.push_str("\r\n");
+                }
+                if !terminated {
+                    // The client went away mid-message (killed): a real server discards it.
+                    return Ok(());
                 }
                 self.state.lock().unwrap().messages.push(message);
                 b"250 2.0.0 Ok: queued\r\n"
