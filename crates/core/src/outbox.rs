@@ -67,23 +67,7 @@ pub async fn enqueue_returning_id(
     email: NewEmail<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    let inserted = sqlx::query_scalar!(
-        r#"INSERT INTO email_outbox (id, idempotency_key, to_address, to_name, locale, template, payload, next_attempt_at, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-           ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id"#,
-        Uuid::now_v7(),
-        email.idempotency_key,
-        email.to_address,
-        email.to_name,
-        email.locale,
-        email.template,
-        email.payload,
-        now,
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(inserted)
+    enqueue_at(conn, email, now, now).await
 }
 
 /// Queues an e-mail to be delivered no earlier than `deliver_at` (an out-of-hours alert held for

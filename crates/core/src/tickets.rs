@@ -300,7 +300,7 @@ async fn save(
            WHERE id = $1 RETURNING version"#,
         t.id,
         t.assignee_id,
-        severity_str(t.severity),
+        t.severity.as_str(),
         t.status.as_str(),
         t.close_reason.map(CloseReason::as_str),
         t.closed_at,
@@ -340,22 +340,6 @@ fn apply_projection(t: &mut Ticket, p: &Projection) {
     t.resolution_met_at = p.resolution.met_at;
     t.resolution_breached = p.resolution.breached;
     t.next_due_at = p.next_due_at;
-}
-
-fn severity_str(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical => "critical",
-        Severity::High => "high",
-        Severity::Normal => "normal",
-        Severity::Low => "low",
-    }
-}
-
-fn category_str(category: Category) -> &'static str {
-    match category {
-        Category::Service => "service",
-        Category::Technical => "technical",
-    }
 }
 
 async fn record_event(
@@ -499,8 +483,8 @@ pub async fn open(
         caller.user_id,
         subject,
         description,
-        category_str(input.category),
-        severity_str(input.severity),
+        input.category.as_str(),
+        input.severity.as_str(),
         input.emergency,
         plan.code,
         input.references_ticket_id,
@@ -917,8 +901,8 @@ pub async fn list(
     }
     let (after_at, after_id) = page.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let status = filter.status.map(Status::as_str);
-    let severity = filter.severity.map(severity_str);
-    let category = filter.category.map(category_str);
+    let severity = filter.severity.map(Severity::as_str);
+    let category = filter.category.map(Category::as_str);
     let rows = match sort {
         Sort::Created => sqlx::query_as!(
             TicketRow,

@@ -24,6 +24,16 @@ pub enum Category {
     Technical,
 }
 
+impl Category {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Service => "service",
+            Category::Technical => "technical",
+        }
+    }
+}
+
 /// The entitlement a refused request lacks; its name is part of the API's error contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]

@@ -34,6 +34,18 @@ pub enum Severity {
     Low,
 }
 
+impl Severity {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Normal => "normal",
+            Severity::Low => "low",
+        }
+    }
+}
+
 /// What an SLA target measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
