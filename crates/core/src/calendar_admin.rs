@@ -5,11 +5,12 @@
 use crate::accounts::Caller;
 use crate::audit::{self, AuditEntry};
 use crate::sla_store::SlaStore;
-use crate::{CoreError, tickets};
+use crate::{CoreError, FieldError, tickets};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use helpdesk_domain::calendar::{BusinessCalendar, CalendarSpec, DayOverride, OpenInterval, WeeklyHours};
 use helpdesk_domain::holidays::ClosedDate;
 use helpdesk_domain::sla::{PolicyRow, SlaPolicy};
+use helpdesk_domain::timers::WaitingPolicy;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -195,40 +196,73 @@ pub async fn set_weekly_hours(
     .await
 }
 
-/// Replaces the SLA target table (and optionally the at-risk threshold) with a new version.
+/// An edit of the SLA policy; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyEdit {
+    /// The whole target table.
+    pub rows: Option<Vec<PolicyRow>>,
+    pub at_risk_fraction: Option<f64>,
+    /// R8: hours waiting for the customer before the reminder.
+    pub reminder_after_hours: Option<u32>,
+    /// R8: hours after the reminder before the ticket is closed.
+    pub auto_close_after_hours: Option<u32>,
+}
+
+/// Writes a new SLA policy version: targets, at-risk threshold, R8's delays. Open tickets are then
+/// re-projected onto it (their due instants and next timer instants move).
 pub async fn set_policy(
     pool: &PgPool,
     store: &SlaStore,
     actor: &Caller,
-    rows: Vec<PolicyRow>,
-    at_risk_fraction: Option<f64>,
+    edit: PolicyEdit,
     now: DateTime<Utc>,
 ) -> Result<(SlaPolicy, usize), CoreError> {
     actor.require_admin()?;
-    if rows.is_empty() {
-        return Err(CoreError::invalid("rows", "must list at least one target"));
-    }
-    for (i, row) in rows.iter().enumerate() {
-        for (metric, target) in [("first_response", row.targets.first_response), ("resolution", row.targets.resolution)]
-        {
-            if target.duration <= chrono::TimeDelta::zero() || target.duration > chrono::TimeDelta::days(365) {
-                return Err(CoreError::invalid(
-                    &format!("rows[{i}].{metric}"),
-                    "must be a positive duration of at most a year",
-                ));
+    let mut errors = Vec::new();
+    if let Some(rows) = &edit.rows {
+        if rows.is_empty() {
+            errors.push(FieldError::new("rows", "must list at least one target"));
+        }
+        for (i, row) in rows.iter().enumerate() {
+            for (metric, target) in
+                [("first_response", row.targets.first_response), ("resolution", row.targets.resolution)]
+            {
+                if target.duration <= chrono::TimeDelta::zero() || target.duration > chrono::TimeDelta::days(365) {
+                    errors.push(FieldError::new(
+                        format!("rows[{i}].{metric}"),
+                        "must be a positive duration of at most a year",
+                    ));
+                }
             }
         }
     }
-    if let Some(fraction) = at_risk_fraction.filter(|f| !(0.05..=1.0).contains(f)) {
-        return Err(CoreError::invalid("at_risk_fraction", format!("must be between 0.05 and 1, got {fraction}")));
+    if let Some(fraction) = edit.at_risk_fraction.filter(|f| !(0.05..=1.0).contains(f)) {
+        errors.push(FieldError::new("at_risk_fraction", format!("must be between 0.05 and 1, got {fraction}")));
+    }
+    for (field, hours) in
+        [("reminder_after_hours", edit.reminder_after_hours), ("auto_close_after_hours", edit.auto_close_after_hours)]
+    {
+        if let Some(hours) = hours.filter(|h| !(1..=WaitingPolicy::MAX_HOURS).contains(h)) {
+            errors.push(FieldError::new(
+                field,
+                format!("must be between 1 and {} hours, got {hours}", WaitingPolicy::MAX_HOURS),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(CoreError::Validation(errors));
     }
     let mut tx = pool.begin().await?;
     let current = store.snapshot(&mut tx).await?.policy;
     let policy = SlaPolicy {
         version: current.version + 1,
-        rows,
+        rows: edit.rows.unwrap_or(current.rows),
         pause_rules: current.pause_rules,
-        at_risk_fraction: at_risk_fraction.unwrap_or(current.at_risk_fraction),
+        at_risk_fraction: edit.at_risk_fraction.unwrap_or(current.at_risk_fraction),
+        waiting: WaitingPolicy {
+            reminder_after_hours: edit.reminder_after_hours.unwrap_or(current.waiting.reminder_after_hours),
+            auto_close_after_hours: edit.auto_close_after_hours.unwrap_or(current.waiting.auto_close_after_hours),
+        },
     };
     SlaStore::save_policy(&mut tx, &policy, actor.user_id, now).await?;
     audit::record(

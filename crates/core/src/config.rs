@@ -73,11 +73,17 @@ pub struct Config {
     pub auth_cache_ttl: std::time::Duration,
     pub auth_rate_limit: RateLimit,
     pub current_terms_version: String,
-    /// R8: how long a ticket waits for the customer before the reminder (`HELPDESK_REMINDER_HOURS`).
-    pub reminder_after: TimeDelta,
-    /// R8: how long after the reminder a still-waiting ticket is closed (`HELPDESK_AUTO_CLOSE_HOURS`).
-    pub auto_close_after: TimeDelta,
 }
+
+/// Variables that earlier versions read and this one does not, with where the setting went. A
+/// process that finds one refuses to start rather than silently ignore what the operator asked.
+const MOVED: &[(&str, &str)] = &[
+    ("HELPDESK_REMINDER_HOURS", "R8's delays are part of the SLA policy: PUT /v1/sla-policy with reminder_after_hours"),
+    (
+        "HELPDESK_AUTO_CLOSE_HOURS",
+        "R8's delays are part of the SLA policy: PUT /v1/sla-policy with auto_close_after_hours",
+    ),
+];
 
 const DEV_JWT_SECRET: &str = "dev-mode-only-secret-do-not-use-in-production";
 
@@ -91,6 +97,9 @@ impl Config {
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let text = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+        if let Some((name, place)) = MOVED.iter().find(|(name, _)| get(name).is_some()) {
+            return Err(ConfigError::Invalid { name, reason: format!("is no longer read: {place}") });
+        }
         let flag = |name: &'static str| -> Result<bool, ConfigError> {
             match get(name).as_deref() {
                 None | Some("0" | "false" | "no") => Ok(false),
@@ -165,8 +174,6 @@ impl Config {
                 window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
             },
             current_terms_version: text("HELPDESK_TERMS_VERSION", "2026-01"),
-            reminder_after: TimeDelta::hours(number("HELPDESK_REMINDER_HOURS", 72)?),
-            auto_close_after: TimeDelta::hours(number("HELPDESK_AUTO_CLOSE_HOURS", 48)?),
         })
     }
 }
@@ -197,18 +204,12 @@ mod tests {
     }
 
     #[test]
-    fn reminder_and_auto_close_default_to_72_and_48_hours() -> Result<(), ConfigError> {
-        let config = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true")]))?;
-        assert_eq!((config.reminder_after, config.auto_close_after), (TimeDelta::hours(72), TimeDelta::hours(48)));
-        let config = Config::from_map(&vars(&[
-            ("HELPDESK_DEV_MODE", "true"),
-            ("HELPDESK_REMINDER_HOURS", "24"),
-            ("HELPDESK_AUTO_CLOSE_HOURS", "12"),
-        ]))?;
-        assert_eq!((config.reminder_after, config.auto_close_after), (TimeDelta::hours(24), TimeDelta::hours(12)));
-        let bad = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true"), ("HELPDESK_REMINDER_HOURS", "0")]));
-        assert!(matches!(bad, Err(ConfigError::Invalid { name: "HELPDESK_REMINDER_HOURS", .. })));
-        Ok(())
+    fn a_variable_that_moved_into_the_sla_policy_stops_the_process_and_says_where() {
+        let moved = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true"), ("HELPDESK_REMINDER_HOURS", "24")]));
+        let Err(ConfigError::Invalid { name, reason }) = moved else { panic!("accepted a moved variable") };
+        assert_eq!(name, "HELPDESK_REMINDER_HOURS");
+        assert!(reason.contains("PUT /v1/sla-policy"), "{reason}");
+        assert!(Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true"), ("HELPDESK_AUTO_CLOSE_HOURS", "")])).is_ok());
     }
 
     #[test]

@@ -36,47 +36,21 @@ impl Job for DeliverEmail {
     const QUEUE: &'static str = "email";
 }
 
-/// Which ticket timer fired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketTimerKind {
-    FirstResponseAtRisk,
-    FirstResponseBreached,
-    ResolutionAtRisk,
-    ResolutionBreached,
-    /// The 72 h reminder to a customer who has not answered.
-    CustomerReminder,
-    AutoClose,
-}
-
-impl TicketTimerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FirstResponseAtRisk => "first_response_at_risk",
-            Self::FirstResponseBreached => "first_response_breached",
-            Self::ResolutionAtRisk => "resolution_at_risk",
-            Self::ResolutionBreached => "resolution_breached",
-            Self::CustomerReminder => "customer_reminder",
-            Self::AutoClose => "auto_close",
-        }
-    }
-}
-
-/// A ticket timer due at `due_at`. The handler acts only if the ticket still has this `version`
-/// and this due time: a scheduled job cannot be cancelled, so a timer that moved (pause, reply,
-/// priority change) leaves stale jobs behind that must do nothing.
+/// Look at a ticket's timers: due at `due_at`, the ticket's `next_timer_at` when the job was
+/// scheduled. The job names no timer and no version: the handler asks the domain what is due when
+/// it runs, so a job that is early, late, duplicated or stale does the right thing (usually
+/// nothing) without being cancelled. Payloads of the earlier shape (with `kind` and `version`)
+/// still decode; the extra fields are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketTimer {
     pub ticket_id: Uuid,
-    pub kind: TicketTimerKind,
     pub due_at: DateTime<Utc>,
-    pub version: i64,
 }
 
 impl TicketTimer {
-    /// One job per ticket, kind, version and instant, however many times it is scheduled.
+    /// One job per ticket and instant, however many times it is scheduled or swept.
     pub fn idempotency_key(&self) -> String {
-        format!("ticket:{}:{}:v{}:{}", self.ticket_id, self.kind.as_str(), self.version, self.due_at.timestamp())
+        format!("ticket-timer:{}:{}", self.ticket_id, self.due_at.timestamp_micros())
     }
 }
 
@@ -214,12 +188,6 @@ impl JobQueue {
         self.push(Enqueue::now(DeliverEmail { outbox_id }).once(format!("outbox:{outbox_id}"), DEFAULT_DEDUPE_WINDOW))
             .await
     }
-
-    /// Schedules a ticket timer at its due time, once per [`TicketTimer::idempotency_key`].
-    pub async fn schedule_ticket_timer(&self, timer: TicketTimer) -> Result<(), EnqueueError> {
-        let key = timer.idempotency_key();
-        self.push(Enqueue::at(timer, timer.due_at).once(key, Duration::from_secs(24 * 60 * 60))).await
-    }
 }
 
 #[cfg(test)]
@@ -249,26 +217,22 @@ mod tests {
     }
 
     #[test]
-    fn timer_keys_change_with_version_and_instant() {
-        let timer = TicketTimer {
-            ticket_id: Uuid::nil(),
-            kind: TicketTimerKind::AutoClose,
-            due_at: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(1),
-            version: 3,
-        };
-        let moved = TicketTimer { due_at: timer.due_at + TimeDelta::hours(1), ..timer };
-        let bumped = TicketTimer { version: 4, ..timer };
+    fn timer_keys_name_the_ticket_and_the_instant() {
+        let timer = TicketTimer { ticket_id: Uuid::nil(), due_at: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(1) };
+        let moved = TicketTimer { due_at: timer.due_at + TimeDelta::microseconds(1), ..timer };
         assert_ne!(timer.idempotency_key(), moved.idempotency_key());
-        assert_ne!(timer.idempotency_key(), bumped.idempotency_key());
-        assert_eq!(timer.idempotency_key(), format!("ticket:{}:auto_close:v3:86400", Uuid::nil()));
+        assert_eq!(timer.idempotency_key(), format!("ticket-timer:{}:86400000000", Uuid::nil()));
     }
 
     #[test]
     fn payloads_have_a_stable_wire_format() -> Result<(), serde_json::Error> {
         let json = serde_json::to_value(DeliverEmail { outbox_id: Uuid::nil() })?;
         assert_eq!(json, serde_json::json!({ "outbox_id": Uuid::nil() }));
-        let kind = serde_json::to_value(TicketTimerKind::FirstResponseBreached)?;
-        assert_eq!(kind, serde_json::json!("first_response_breached"));
+        let old_shape = serde_json::json!({
+            "ticket_id": Uuid::nil(), "kind": "auto_close", "due_at": "2026-12-01T13:00:00Z", "version": 3
+        });
+        let timer: TicketTimer = serde_json::from_value(old_shape)?;
+        assert_eq!(timer.due_at.to_rfc3339(), "2026-12-01T13:00:00+00:00");
         Ok(())
     }
 }

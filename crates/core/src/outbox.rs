@@ -199,21 +199,42 @@ pub struct DueEmail {
     pub next_attempt_at: DateTime<Utc>,
 }
 
-/// The oldest due rows, through the partial index on `next_attempt_at`.
+/// The oldest due rows, `limit` at a time, through the partial index on `(next_attempt_at, id)`:
+/// pass the last row of a page as `after` for the next.
 pub async fn due_for_delivery(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
+    after: Option<DueEmail>,
     limit: i64,
 ) -> Result<Vec<DueEmail>, sqlx::Error> {
-    sqlx::query_as!(
-        DueEmail,
-        r#"SELECT id, attempts, next_attempt_at FROM email_outbox
-           WHERE status = 'pending' AND next_attempt_at <= $1
-           ORDER BY next_attempt_at
-           LIMIT $2"#,
-        now,
-        limit,
-    )
-    .fetch_all(conn)
-    .await
+    match after {
+        None => {
+            sqlx::query_as!(
+                DueEmail,
+                r#"SELECT id, attempts, next_attempt_at FROM email_outbox
+                   WHERE status = 'pending' AND next_attempt_at <= $1
+                   ORDER BY next_attempt_at, id
+                   LIMIT $2"#,
+                now,
+                limit,
+            )
+            .fetch_all(conn)
+            .await
+        }
+        Some(last) => {
+            sqlx::query_as!(
+                DueEmail,
+                r#"SELECT id, attempts, next_attempt_at FROM email_outbox
+                   WHERE status = 'pending' AND next_attempt_at <= $1 AND (next_attempt_at, id) > ($2, $3)
+                   ORDER BY next_attempt_at, id
+                   LIMIT $4"#,
+                now,
+                last.next_attempt_at,
+                last.id,
+                limit,
+            )
+            .fetch_all(conn)
+            .await
+        }
+    }
 }

@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use helpdesk_domain::accounts::Role;
 use helpdesk_domain::plans::{Category, MissingEntitlement};
 use helpdesk_domain::sla::{ClockEvent, ClockEventKind, ClockPhase, Metric, Severity, SlaClock, SlaExplanation};
-use helpdesk_domain::sla_projection::{self, Projection};
+use helpdesk_domain::sla_projection::{self, MetricProjection, Projection};
 use helpdesk_domain::tickets::{self as rules, Actor, CloseReason, Status, TicketRuleError};
+use helpdesk_domain::timers::{AlertMarks, MetricTimer, TimerState};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -46,6 +47,13 @@ pub struct Ticket {
     pub resolution_met_at: Option<DateTime<Utc>>,
     pub resolution_breached: bool,
     pub next_due_at: DateTime<Utc>,
+    /// When a timer of this ticket acts next (an SLA alert, the R8 reminder or auto-close); the
+    /// worker's sweep reads it (DESIGN §3.1).
+    pub next_timer_at: Option<DateTime<Utc>>,
+    /// When the reminder of the current wait for the customer went out (R8).
+    pub reminder_sent_at: Option<DateTime<Utc>>,
+    /// The SLA alerts already sent, per metric and target revision.
+    pub sla_alerts: AlertMarks,
     pub calendar_version: i32,
     pub policy_version: i32,
     pub version: i32,
@@ -112,6 +120,9 @@ struct TicketRow {
     resolution_met_at: Option<DateTime<Utc>>,
     resolution_breached: bool,
     next_due_at: DateTime<Utc>,
+    next_timer_at: Option<DateTime<Utc>>,
+    reminder_sent_at: Option<DateTime<Utc>>,
+    sla_alerts: Value,
     version: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -133,6 +144,10 @@ impl TryFrom<TicketRow> for Ticket {
             close_reason: r.close_reason.as_deref().map(|c| parse(id, "close reason", c)).transpose()?,
             sla_events: serde_json::from_value(r.sla_events)
                 .map_err(|e| CoreError::Internal(format!("ticket {id}: bad SLA events: {e}")))?,
+            sla_alerts: serde_json::from_value(r.sla_alerts)
+                .map_err(|e| CoreError::Internal(format!("ticket {id}: bad SLA alert marks: {e}")))?,
+            next_timer_at: r.next_timer_at,
+            reminder_sent_at: r.reminder_sent_at,
             id,
             number: r.number,
             organization_id: r.organization_id,
@@ -180,8 +195,8 @@ fn actor_of(caller: &Caller) -> Actor {
 }
 
 /// A ticket locked for change, with what the change will write.
-struct Change {
-    ticket: Ticket,
+pub(crate) struct Change {
+    pub(crate) ticket: Ticket,
     clock: SlaClock,
     new_clock_events: Vec<ClockEvent>,
     timeline: Vec<(Option<Uuid>, &'static str, Value, bool)>,
@@ -211,21 +226,21 @@ impl Change {
         Ok(())
     }
 
-    fn log(&mut self, actor: Option<Uuid>, kind: &'static str, data: Value, internal: bool) {
+    pub(crate) fn log(&mut self, actor: Option<Uuid>, kind: &'static str, data: Value, internal: bool) {
         self.timeline.push((actor, kind, data, internal));
     }
 }
 
 /// Loads a ticket for change, locked, if the caller may see it. Another organisation's ticket is
 /// "not found", exactly like a missing one.
-async fn lock(
+pub(crate) async fn lock(
     conn: &mut PgConnection,
     caller: Option<&Caller>,
     id: Uuid,
     snapshot: &SlaSnapshot,
     now: DateTime<Utc>,
 ) -> Result<Change, CoreError> {
-    let row = sqlx::query_as!(TicketRow, r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at FROM tickets WHERE id = $1 FOR UPDATE"#, id)
+    let row = sqlx::query_as!(TicketRow, r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at FROM tickets WHERE id = $1 FOR UPDATE"#, id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(CoreError::NotFound("ticket"))?;
@@ -271,7 +286,7 @@ fn catch_up(change: &mut Change, snapshot: &SlaSnapshot, now: DateTime<Utc>) -> 
     Ok(())
 }
 
-fn projection(change: &Change, snapshot: &SlaSnapshot, now: DateTime<Utc>) -> Result<Projection, CoreError> {
+pub(crate) fn projection(change: &Change, snapshot: &SlaSnapshot, now: DateTime<Utc>) -> Result<Projection, CoreError> {
     let state = change
         .clock
         .state(now, &snapshot.calendars, snapshot.policy.at_risk_fraction)
@@ -279,8 +294,24 @@ fn projection(change: &Change, snapshot: &SlaSnapshot, now: DateTime<Utc>) -> Re
     Ok(sla_projection::project(&state, now, &snapshot.calendars, snapshot.policy.at_risk_fraction))
 }
 
-/// Writes the changed ticket, its new clock events, projection and timeline.
-async fn save(
+fn metric_timer(m: &MetricProjection) -> MetricTimer {
+    MetricTimer { due_at: m.due_at, at_risk_at: m.at_risk_at, target_revision: m.target_revision }
+}
+
+/// What the timers of a ticket depend on, as of the projection `p` (DESIGN R5–R8).
+pub(crate) fn timer_state(t: &Ticket, p: &Projection) -> TimerState {
+    TimerState {
+        closed: t.status == Status::Closed,
+        first_response: metric_timer(&p.first_response),
+        resolution: metric_timer(&p.resolution),
+        alerts: t.sla_alerts,
+        waiting_since: t.waiting_since.filter(|_| t.status == Status::WaitingCustomer),
+        reminder_sent_at: t.reminder_sent_at,
+    }
+}
+
+/// Writes the changed ticket, its new clock events, projection, next timer instant and timeline.
+pub(crate) async fn save(
     conn: &mut PgConnection,
     mut change: Change,
     snapshot: &SlaSnapshot,
@@ -288,15 +319,18 @@ async fn save(
 ) -> Result<Ticket, CoreError> {
     let p = projection(&change, snapshot, now)?;
     let t = &mut change.ticket;
+    t.next_timer_at = timer_state(t, &p).next_at(&snapshot.policy.waiting);
     t.sla_events.extend(change.new_clock_events.iter().cloned());
     let new_events = serde_json::to_value(&change.new_clock_events).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let alerts = serde_json::to_value(t.sla_alerts).map_err(|e| CoreError::Internal(e.to_string()))?;
     let row = sqlx::query!(
         r#"UPDATE tickets SET
              assignee_id = $2, severity = $3, status = $4, close_reason = $5, closed_at = $6, waiting_since = $7,
              sla_events = sla_events || $8, calendar_version = $9, policy_version = $10,
              first_response_due_at = $11, first_response_at_risk_at = $12, first_response_met_at = $13, first_response_breached = $14,
              resolution_due_at = $15, resolution_at_risk_at = $16, resolution_met_at = $17, resolution_breached = $18,
-             next_due_at = $19, version = version + 1, updated_at = $20
+             next_due_at = $19, version = version + 1, updated_at = $20,
+             next_timer_at = $21, reminder_sent_at = $22, sla_alerts = $23
            WHERE id = $1 RETURNING version"#,
         t.id,
         t.assignee_id,
@@ -317,7 +351,10 @@ async fn save(
         p.resolution.met_at,
         p.resolution.breached,
         p.next_due_at,
-        now
+        now,
+        t.next_timer_at,
+        t.reminder_sent_at,
+        alerts
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -367,7 +404,7 @@ async fn record_event(
 }
 
 /// Queues an e-mail about a ticket to one user, in the user's language.
-async fn notify(
+pub(crate) async fn notify(
     conn: &mut PgConnection,
     ticket: &Ticket,
     user: Uuid,
@@ -469,15 +506,24 @@ pub async fn open(
         .state(now, &snapshot.calendars, snapshot.policy.at_risk_fraction)
         .map_err(|e| CoreError::Internal(e.to_string()))?;
     let p = sla_projection::project(&state, now, &snapshot.calendars, snapshot.policy.at_risk_fraction);
+    let next_timer_at = TimerState {
+        closed: false,
+        first_response: metric_timer(&p.first_response),
+        resolution: metric_timer(&p.resolution),
+        alerts: AlertMarks::default(),
+        waiting_since: None,
+        reminder_sent_at: None,
+    }
+    .next_at(&snapshot.policy.waiting);
     let id = Uuid::now_v7();
     let events = serde_json::to_value([&started]).map_err(|e| CoreError::Internal(e.to_string()))?;
     let row = sqlx::query_as!(
         TicketRow,
         r#"INSERT INTO tickets (id, organization_id, requester_id, subject, description, category, severity, emergency, plan_code, status, references_ticket_id,
                                sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, resolution_due_at, resolution_at_risk_at,
-                               next_due_at, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
-           RETURNING id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at"#,
+                               next_due_at, next_timer_at, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)
+           RETURNING id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at"#,
         id,
         organization_id,
         caller.user_id,
@@ -496,6 +542,7 @@ pub async fn open(
         p.resolution.due_at,
         p.resolution.at_risk_at,
         p.next_due_at,
+        next_timer_at,
         now
     )
     .fetch_one(&mut *tx)
@@ -519,7 +566,7 @@ pub async fn open(
 
 /// One ticket, if the caller may see it.
 pub async fn get(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<Ticket, CoreError> {
-    let row = sqlx::query_as!(TicketRow, r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at FROM tickets WHERE id = $1"#, id)
+    let row = sqlx::query_as!(TicketRow, r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at FROM tickets WHERE id = $1"#, id)
         .fetch_optional(pool)
         .await?
         .ok_or(CoreError::NotFound("ticket"))?;
@@ -643,6 +690,8 @@ fn move_to(
     let from = change.ticket.status;
     change.ticket.status = status;
     change.ticket.waiting_since = (status == Status::WaitingCustomer).then_some(now);
+    // A reminder belongs to one wait: a reply, or any other move, ends it (R8).
+    change.ticket.reminder_sent_at = None;
     change.log(actor, "status_changed", json!({ "from": from, "to": status }), false);
     change.status_events(snapshot, status, now)
 }
@@ -815,11 +864,27 @@ pub async fn close(
     let mut tx = pool.begin().await?;
     let snapshot = store.snapshot(&mut tx).await?;
     let mut change = lock(&mut tx, caller, id, &snapshot, now).await?;
+    close_change(&mut change, &snapshot, caller, reason, now)?;
+    let ticket = save(&mut tx, change, &snapshot, now).await?;
+    notify_closed(&mut tx, &ticket, reason, now).await?;
+    tx.commit().await?;
+    Ok(ticket)
+}
+
+/// Closes a locked ticket in memory: both clocks end (a first response that never came is closed
+/// with the ticket). `caller = None` is the system.
+pub(crate) fn close_change(
+    change: &mut Change,
+    snapshot: &SlaSnapshot,
+    caller: Option<&Caller>,
+    reason: CloseReason,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
     let actor = caller.map_or(Actor::System, actor_of);
     rules::close(change.ticket.status, reason, actor).map_err(rule_error)?;
     for metric in Metric::ALL {
-        if change.phase(&snapshot, metric, now)? != ClockPhase::Met {
-            change.clock_event(&snapshot, ClockEvent { at: now, kind: ClockEventKind::Met { metric } })?;
+        if change.phase(snapshot, metric, now)? != ClockPhase::Met {
+            change.clock_event(snapshot, ClockEvent { at: now, kind: ClockEventKind::Met { metric } })?;
         }
     }
     let from = change.ticket.status;
@@ -828,19 +893,26 @@ pub async fn close(
     change.ticket.closed_at = Some(now);
     change.ticket.waiting_since = None;
     change.log(caller.map(|c| c.user_id), "closed", json!({ "from": from, "reason": reason }), false);
-    let ticket = save(&mut tx, change, &snapshot, now).await?;
+    Ok(())
+}
+
+/// The requester's "your ticket was closed" e-mail, once per close.
+pub(crate) async fn notify_closed(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    reason: CloseReason,
+    now: DateTime<Utc>,
+) -> Result<(), CoreError> {
     notify(
-        &mut tx,
-        &ticket,
+        conn,
+        ticket,
         ticket.requester_id,
         templates::TICKET_CLOSED,
         &format!("closed:{}", ticket.version),
         json!({ "reason": reason }),
         now,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(ticket)
+    .await
 }
 
 /// Reopens a closed ticket (R9): the resolution clock resumes with the time already consumed.
@@ -906,7 +978,7 @@ pub async fn list(
     let rows = match sort {
         Sort::Created => sqlx::query_as!(
             TicketRow,
-            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
+            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at
                FROM tickets
                WHERE ($1::uuid IS NULL OR organization_id = $1)
                  AND ($2::text IS NULL OR status = $2)
@@ -938,7 +1010,7 @@ pub async fn list(
         .await?,
         Sort::Due => sqlx::query_as!(
             TicketRow,
-            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, version, created_at, updated_at
+            r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at
                FROM tickets
                WHERE status <> 'closed'
                  AND ($1::uuid IS NULL OR organization_id = $1)

@@ -8,3 +8,4 @@ pub mod plans;
 pub mod sla;
 pub mod sla_projection;
 pub mod tickets;
+pub mod timers;

@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{BusinessCalendar, delta_ns, ns_delta};
+use crate::timers::WaitingPolicy;
 
 /// The at-risk threshold used when the caller has no policy at hand: 80 % of the target.
 pub const DEFAULT_AT_RISK_FRACTION: f64 = 0.8;
@@ -146,6 +147,10 @@ pub struct SlaPolicy {
     pub pause_rules: Vec<PauseRule>,
     /// At-risk threshold as a fraction of the target (0.8 = 80 %).
     pub at_risk_fraction: f64,
+    /// R8's reminder and auto-close delays; versions stored before they were part of the policy
+    /// read as the defaults (72 h and 48 h).
+    #[serde(default)]
+    pub waiting: WaitingPolicy,
 }
 
 impl SlaPolicy {
@@ -181,6 +186,7 @@ impl SlaPolicy {
             rows,
             pause_rules: vec![PauseRule { status: "waiting_customer".to_owned(), metrics: vec![Metric::Resolution] }],
             at_risk_fraction: DEFAULT_AT_RISK_FRACTION,
+            waiting: WaitingPolicy::default(),
         }
     }
 
@@ -373,6 +379,9 @@ pub struct MetricState {
     pub calendar_version: u32,
     /// The policy version the current target came from.
     pub policy_version: u32,
+    /// How many targets the metric has had: 1 at the start, one more each time a severity or
+    /// policy change gives it a *different* target. SLA alerts fire once per revision.
+    pub target_revision: u32,
 }
 
 /// Both metrics' states.
@@ -442,6 +451,9 @@ struct MetricClock {
     target: Target,
     calendar_version: u32,
     policy_version: u32,
+    /// See [`MetricState::target_revision`]; absent from snapshots stored before it existed.
+    #[serde(default = "first_revision")]
+    target_revision: u32,
     consumed: TimeDelta,
     phase: Phase,
     /// When consumed time reached the target; breached if that precedes met/now.
@@ -450,6 +462,10 @@ struct MetricClock {
     paused: Vec<PausedSegment>,
     calendar_versions: Vec<u32>,
     policy_versions: Vec<u32>,
+}
+
+fn first_revision() -> u32 {
+    1
 }
 
 fn push_new(list: &mut Vec<u32>, v: u32) {
@@ -523,6 +539,9 @@ impl MetricClock {
     }
 
     fn set_target(&mut self, target: Target, policy_version: u32, at: DateTime<Utc>) {
+        if target != self.target {
+            self.target_revision += 1;
+        }
         self.target = target;
         self.policy_version = policy_version;
         push_new(&mut self.policy_versions, policy_version);
@@ -572,6 +591,7 @@ impl MetricClock {
             at_risk: !met && breached_at.is_none() && consumed_ns >= threshold,
             calendar_version: self.calendar_version,
             policy_version: self.policy_version,
+            target_revision: self.target_revision,
         })
     }
 }
@@ -654,6 +674,7 @@ impl SlaClock {
                 target: targets.get(metric),
                 calendar_version: *calendar_version,
                 policy_version: *policy_version,
+                target_revision: first_revision(),
                 consumed: TimeDelta::zero(),
                 phase: Phase::Running { since: at },
                 target_reached_at: None,

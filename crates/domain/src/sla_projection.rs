@@ -18,6 +18,8 @@ pub struct MetricProjection {
     pub at_risk_at: Option<DateTime<Utc>>,
     pub met_at: Option<DateTime<Utc>>,
     pub breached: bool,
+    /// Which of the metric's targets this is (see `MetricState::target_revision`).
+    pub target_revision: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,7 @@ fn metric<C: CalendarSource + ?Sized>(
         at_risk_at,
         met_at: state.met_at,
         breached: state.breached,
+        target_revision: state.target_revision,
     }
 }
 

@@ -20,7 +20,6 @@ use helpdesk_core::db::{self, DbError};
 use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, Job, JobQueue, TicketTimer};
 use helpdesk_core::redis_conn::{self, RedisUnreachable};
 use helpdesk_core::sla_store::SlaStore;
-use helpdesk_core::ticket_timers::TimerPolicy;
 use helpdesk_core::{Clock, Config};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -93,13 +92,12 @@ impl Worker {
             policy: settings.delivery.clone(),
             metrics: metrics.clone(),
         };
-        let timer_policy = TimerPolicy::from_config(config);
         let timers = TicketTimers {
             pool: pool.clone(),
             store: SlaStore::default(),
             queue: queue.clone(),
             clock: clock.clone(),
-            policy: timer_policy,
+            metrics: metrics.clone(),
         };
         let reconciler = Reconciler {
             pool: pool.clone(),
@@ -107,8 +105,8 @@ impl Worker {
             clock,
             interval: settings.reconcile_interval,
             batch: settings.reconcile_batch,
+            max_per_round: settings.reconcile_max_per_round,
             metrics: metrics.clone(),
-            timer_policy,
         };
         let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
         let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, timers, reconciler);
@@ -148,7 +146,7 @@ impl Worker {
             self.outbox_notifications.map(|pool| tokio::spawn(outbox_listener::run(pool, self.queue.clone())));
         let ticket_listener = self
             .ticket_notifications
-            .map(|timers| tokio::spawn(ticket_listener::run(timers.pool, timers.queue, timers.clock, timers.policy)));
+            .map(|timers| tokio::spawn(ticket_listener::run(timers.pool, timers.queue, timers.clock)));
         tracing::info!(health = %self.health_address, "worker started");
         let result = self
             .monitor
@@ -188,8 +186,12 @@ fn register_workers(
     let timer_worker = format!("ticket-timers-{}", settings.name);
     let timer_redis = redis.clone();
     let reconcile_worker = format!("reconcile-{}", settings.name);
-    let (poll_interval, concurrency, reconcile_interval) =
-        (settings.poll_interval, settings.email_concurrency.max(1), settings.reconcile_interval);
+    let (poll_interval, concurrency, timer_concurrency, reconcile_interval) = (
+        settings.poll_interval,
+        settings.email_concurrency.max(1),
+        settings.timer_concurrency.max(1),
+        settings.reconcile_interval,
+    );
 
     Monitor::new()
         .register(move |restarts| {
@@ -205,7 +207,7 @@ fn register_workers(
                 RedisStorage::<TicketTimer>::new(timer_redis.clone()).with_config(timer_storage_config.clone());
             WorkerBuilder::new(timer_worker.as_str())
                 .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_interval(poll_interval))
-                .concurrency(TIMER_CONCURRENCY)
+                .concurrency(timer_concurrency)
                 .data(timers.clone())
                 .build(run_ticket_timer)
         })
@@ -223,9 +225,6 @@ fn register_workers(
         })
         .shutdown_timeout(settings.shutdown_timeout)
 }
-
-/// Timer jobs each hold a database connection for one short transaction; a few at once is plenty.
-const TIMER_CONCURRENCY: usize = 4;
 
 async fn pause_before_restart(restarts: usize) -> Result<(), apalis_redis::Error> {
     if restarts > 0 {

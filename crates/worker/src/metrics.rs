@@ -16,6 +16,7 @@ pub struct QueueCounters {
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub email_jobs: QueueCounters,
+    pub timer_jobs: QueueCounters,
     pub reconcile_jobs: QueueCounters,
     pub emails_sent: AtomicU64,
     /// E-mails given up on (5xx, unknown template, attempts exhausted).
@@ -26,6 +27,12 @@ pub struct Metrics {
     pub email_jobs_skipped: AtomicU64,
     /// Delivery jobs pushed by the reconciler (before Redis deduplication).
     pub reconciler_enqueued: AtomicU64,
+    /// Ticket timers that acted (alerts, reminders, auto-closes).
+    pub timers_acted: AtomicU64,
+    /// Timer jobs that found nothing due: early, duplicate or stale.
+    pub timer_jobs_idle: AtomicU64,
+    /// Timer jobs pushed by the reconciler (before Redis deduplication).
+    pub reconciler_timers_enqueued: AtomicU64,
 }
 
 pub fn increment(counter: &AtomicU64) {
@@ -48,6 +55,7 @@ impl Metrics {
             "Jobs handled, by queue.",
             &[
                 (r#"{queue="email"}"#, get(&self.email_jobs.processed)),
+                (r#"{queue="ticket-timers"}"#, get(&self.timer_jobs.processed)),
                 (r#"{queue="reconcile"}"#, get(&self.reconcile_jobs.processed)),
             ],
         );
@@ -56,6 +64,7 @@ impl Metrics {
             "Jobs whose handler failed and will be retried, by queue.",
             &[
                 (r#"{queue="email"}"#, get(&self.email_jobs.failed)),
+                (r#"{queue="ticket-timers"}"#, get(&self.timer_jobs.failed)),
                 (r#"{queue="reconcile"}"#, get(&self.reconcile_jobs.failed)),
             ],
         );
@@ -79,6 +88,21 @@ impl Metrics {
             "helpdesk_worker_reconciler_enqueued_total",
             "Delivery jobs pushed by the reconciler.",
             &[("", get(&self.reconciler_enqueued))],
+        );
+        family(
+            "helpdesk_worker_ticket_timers_acted_total",
+            "Ticket timers that acted: SLA alerts, reminders, auto-closes.",
+            &[("", get(&self.timers_acted))],
+        );
+        family(
+            "helpdesk_worker_timer_jobs_idle_total",
+            "Ticket-timer jobs that found nothing due (early, duplicate or stale).",
+            &[("", get(&self.timer_jobs_idle))],
+        );
+        family(
+            "helpdesk_worker_reconciler_timers_enqueued_total",
+            "Ticket-timer jobs pushed by the reconciler.",
+            &[("", get(&self.reconciler_timers_enqueued))],
         );
         out
     }

@@ -3,7 +3,7 @@
 //! the listener is reconnecting, announcements are missed, and the reconciler delivers those
 //! rows within its interval.
 
-use helpdesk_core::jobs::JobQueue;
+use helpdesk_core::jobs::{DEFAULT_DEDUPE_WINDOW, DeliverEmail, Enqueue, JobQueue};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
@@ -24,19 +24,33 @@ pub async fn run(pool: PgPool, queue: JobQueue) {
     }
 }
 
+/// Announcements drained into one Redis round trip at most.
+const BATCH: usize = 500;
+
 async fn listen(pool: &PgPool, queue: &JobQueue) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     // `recv` re-establishes a lost connection by itself; what was announced meanwhile is missed
     // and left to the reconciler.
     loop {
-        let notification = listener.recv().await?;
-        let Ok(outbox_id) = notification.payload().parse::<Uuid>() else {
-            tracing::warn!(payload = notification.payload(), "ignoring a malformed outbox notification");
-            continue;
-        };
-        if let Err(error) = queue.deliver_email(outbox_id).await {
-            tracing::warn!(%outbox_id, %error, "cannot queue the e-mail now; the reconciler will");
+        // One announcement, then whatever else has already arrived: a burst of e-mails (a
+        // thousand reminders) costs one Redis round trip per batch.
+        let mut jobs = Vec::new();
+        let mut next = Some(listener.recv().await?);
+        while let Some(notification) = next.take() {
+            match notification.payload().parse::<Uuid>() {
+                Ok(outbox_id) => jobs.push(
+                    Enqueue::now(DeliverEmail { outbox_id }).once(format!("outbox:{outbox_id}"), DEFAULT_DEDUPE_WINDOW),
+                ),
+                Err(_) => tracing::warn!(payload = notification.payload(), "ignoring a malformed outbox notification"),
+            }
+            if jobs.len() < BATCH {
+                next = listener.next_buffered();
+            }
+        }
+        let count = jobs.len();
+        if let Err(error) = queue.push_all(jobs).await {
+            tracing::warn!(count, %error, "cannot queue e-mails now; the reconciler will");
         }
     }
 }

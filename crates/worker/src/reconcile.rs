@@ -1,20 +1,22 @@
 //! The reconciler (DESIGN §3.3): the slow path that makes a lost job cost a minute, not an
 //! action. On start-up and then every interval it finds due outbox rows (never attempted, backing
-//! off past their retry time, or leased by an attempt that died) and pushes delivery jobs for
-//! them. It runs in every replica; an idempotency key per due attempt keeps replicas, and later
-//! rounds, from queueing the same work twice while a job for it is still queued, and the
-//! handler's claim makes any duplicate a no-op.
+//! off past their retry time, or leased by an attempt that died) and tickets whose next timer is
+//! due, and pushes jobs for them, page after page until none is left (a backlog of 100,000 is
+//! queued in one round). It runs in every replica; an idempotency key per due attempt keeps
+//! replicas, and later rounds, from queueing the same work twice while a job for it is still
+//! queued, and the handlers' claims and row locks make any duplicate a no-op.
 
 use apalis::prelude::Data;
 use apalis_core::backend::Vacuum;
 use apalis_cron::{Schedule, Tick};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use helpdesk_core::Clock;
-use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue, TicketTimer};
-use helpdesk_core::outbox;
-use helpdesk_core::ticket_timers::{self, TimerPolicy};
-use sqlx::PgPool;
+use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, Job, JobQueue, TicketTimer};
+use helpdesk_core::outbox::{self, DueEmail};
+use helpdesk_core::ticket_timers::{self, DueTicket};
+use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::metrics::{Metrics, increment};
@@ -63,10 +65,68 @@ pub struct Reconciler {
     pub queue: JobQueue,
     pub clock: Clock,
     pub interval: Duration,
+    /// Rows read, and jobs pushed, per page.
     pub batch: i64,
+    /// Most jobs of one kind a round pushes; the rest wait for the next round.
+    pub max_per_round: usize,
     pub metrics: Arc<Metrics>,
-    /// R8's durations, for the ticket-timer sweep.
-    pub timer_policy: TimerPolicy,
+}
+
+/// A kind of due row the reconciler sweeps, and the job it queues for one.
+trait Due: Copy + Send + Sync + 'static {
+    type Job: Job;
+
+    /// Due rows at `now`, oldest first, after `after`.
+    fn page(
+        conn: &mut PgConnection,
+        now: DateTime<Utc>,
+        after: Option<Self>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Self>, sqlx::Error>> + Send;
+
+    /// The job for this row, deduplicated for `window`.
+    fn job(&self, window: Duration) -> Enqueue<Self::Job>;
+}
+
+/// One job per due *attempt* (the row's due instant), not per round: replicas dedupe on the same
+/// key, and a consumer that falls behind is not buried under a copy of every due e-mail each
+/// round. A job lost with Redis loses its key too and is queued again next round; a claim or a
+/// retry moves the due instant, which names a new attempt.
+impl Due for DueEmail {
+    type Job = DeliverEmail;
+
+    async fn page(
+        conn: &mut PgConnection,
+        now: DateTime<Utc>,
+        after: Option<Self>,
+        limit: i64,
+    ) -> Result<Vec<Self>, sqlx::Error> {
+        outbox::due_for_delivery(conn, now, after, limit).await
+    }
+
+    fn job(&self, window: Duration) -> Enqueue<DeliverEmail> {
+        let key = format!("outbox:{}:due:{}", self.id, self.next_attempt_at.timestamp_micros());
+        Enqueue::now(DeliverEmail { outbox_id: self.id }).once(key, window)
+    }
+}
+
+/// Keyed by ticket and instant, like the e-mails' attempts.
+impl Due for DueTicket {
+    type Job = TicketTimer;
+
+    async fn page(
+        conn: &mut PgConnection,
+        now: DateTime<Utc>,
+        after: Option<Self>,
+        limit: i64,
+    ) -> Result<Vec<Self>, sqlx::Error> {
+        ticket_timers::due_tickets(conn, now, after, limit).await
+    }
+
+    fn job(&self, window: Duration) -> Enqueue<TicketTimer> {
+        let timer = TicketTimer { ticket_id: self.id, due_at: self.next_timer_at };
+        Enqueue::now(timer).once(format!("reconcile:{}", timer.idempotency_key()), window)
+    }
 }
 
 /// The apalis-cron handler.
@@ -83,63 +143,70 @@ pub async fn reconcile(_tick: Tick<Utc>, reconciler: Data<Reconciler>) -> Result
     result.map(|_| ())
 }
 
+/// What one round queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    pub emails: usize,
+    pub timers: usize,
+}
+
 impl Reconciler {
-    /// Pushes a delivery job for each due row; returns how many were pushed.
-    pub async fn run(&self) -> Result<usize, ReconcileError> {
-        let due = {
-            let mut conn = self.pool.acquire().await?;
-            outbox::due_for_delivery(&mut conn, self.clock.now(), self.batch).await?
-        };
-        // One job per due *attempt* (the row's due instant), not per round: replicas dedupe on the
-        // same key, and a consumer that falls behind is not buried under a copy of every due
-        // e-mail each round. A job lost with Redis loses its key too and is queued again next
-        // round; a claim or a retry moves the due instant, which names a new attempt.
-        let window = self.dedupe_window();
-        let jobs: Vec<_> = due
-            .iter()
-            .map(|row| {
-                let key = format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros());
-                Enqueue::now(DeliverEmail { outbox_id: row.id }).once(key, window)
-            })
-            .collect();
-        let pushed = jobs.len();
-        self.queue.push_all(jobs).await?;
-        self.metrics.reconciler_enqueued.fetch_add(pushed as u64, std::sync::atomic::Ordering::Relaxed);
-        if pushed > 0 {
-            tracing::info!(count = pushed, "reconciler queued due e-mails");
+    /// One round: queues a job for every due e-mail and every ticket whose timer is due (up to
+    /// `max_per_round` of each), then vacuums finished jobs.
+    pub async fn run(&self) -> Result<Round, ReconcileError> {
+        let emails = self.run_outbox().await?;
+        if emails > 0 {
+            tracing::info!(count = emails, "reconciler queued due e-mails");
         }
         let timers = self.run_ticket_timers().await?;
         if timers > 0 {
             tracing::info!(count = timers, "reconciler queued due ticket timers");
         }
         self.vacuum().await;
+        Ok(Round { emails, timers })
+    }
+
+    /// Pushes a delivery job for each due outbox row; returns how many.
+    pub async fn run_outbox(&self) -> Result<usize, ReconcileError> {
+        let pushed = self.sweep::<DueEmail>().await?;
+        self.metrics.reconciler_enqueued.fetch_add(pushed as u64, Ordering::Relaxed);
+        Ok(pushed)
+    }
+
+    /// Pushes a job for each ticket whose next timer is due (DESIGN §3.3); returns how many.
+    pub async fn run_ticket_timers(&self) -> Result<usize, ReconcileError> {
+        let pushed = self.sweep::<DueTicket>().await?;
+        self.metrics.reconciler_timers_enqueued.fetch_add(pushed as u64, Ordering::Relaxed);
+        Ok(pushed)
+    }
+
+    /// Reads due rows a page at a time (each page keyed after the last row of the one before) and
+    /// pushes a job for each, until a page comes back short or `max_per_round` jobs are pushed.
+    async fn sweep<Row: Due>(&self) -> Result<usize, ReconcileError> {
+        let now = self.clock.now();
+        let page_len = usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX);
+        let mut pushed = 0;
+        let mut after = None;
+        while pushed < self.max_per_round {
+            let rows = {
+                let mut conn = self.pool.acquire().await?;
+                Row::page(&mut conn, now, after, self.batch).await?
+            };
+            pushed += rows.len();
+            self.queue.push_all(rows.iter().map(|row| row.job(self.dedupe_window())).collect()).await?;
+            if rows.len() < page_len {
+                break;
+            }
+            after = rows.last().copied();
+        }
         Ok(pushed)
     }
 
     /// How long a queued job's key keeps the reconciler from queueing the same work again: long
     /// enough for a busy queue to drain, short enough that a job lost without its key (a worker
-    /// killed mid-job before apalis re-queues it) is retried within minutes.
+    /// killed mid-job before apalis re-queues it, a job that failed) is run again within minutes.
     fn dedupe_window(&self) -> Duration {
         self.interval.max(Duration::from_secs(1)) * 15
-    }
-
-    /// Pushes a job for each due ticket timer that has not acted (DESIGN §3.3); returns how many.
-    /// Keyed by the timer's own identity (ticket, kind, instant), like the e-mails' attempts.
-    pub async fn run_ticket_timers(&self) -> Result<usize, ReconcileError> {
-        let due = {
-            let mut conn = self.pool.acquire().await?;
-            ticket_timers::due_timers(&mut conn, self.clock.now(), &self.timer_policy, self.batch).await?
-        };
-        let jobs: Vec<_> = due
-            .into_iter()
-            .map(|timer| {
-                let key = format!("reconcile:{}", timer.idempotency_key());
-                Enqueue::now(timer).once(key, self.dedupe_window())
-            })
-            .collect();
-        let pushed = jobs.len();
-        self.queue.push_all(jobs).await?;
-        Ok(pushed)
     }
 
     /// Finished jobs stay in Redis until vacuumed; without this the queue's hashes only grow.

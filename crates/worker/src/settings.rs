@@ -43,10 +43,15 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// How often the reconciler runs (it also runs at start-up). Whole seconds, at least 1.
     pub reconcile_interval: Duration,
-    /// Most delivery jobs the reconciler pushes per run.
+    /// Rows the reconciler reads, and jobs it pushes, per page.
     pub reconcile_batch: i64,
+    /// Most jobs of each kind (e-mails, ticket timers) one reconciler round queues.
+    pub reconcile_max_per_round: usize,
     /// E-mails sent at once by this process.
     pub email_concurrency: usize,
+    /// Ticket-timer jobs run at once by this process; each holds a database connection for one
+    /// short transaction.
+    pub timer_concurrency: usize,
     /// Jobs fetched from Redis per round trip.
     pub fetch_batch: usize,
     pub smtp_timeout: Duration,
@@ -72,7 +77,9 @@ impl Default for WorkerSettings {
             poll_interval: Duration::from_secs(1),
             reconcile_interval: Duration::from_secs(60),
             reconcile_batch: 2000,
+            reconcile_max_per_round: 200_000,
             email_concurrency: 32,
+            timer_concurrency: 8,
             fetch_batch: 50,
             smtp_timeout: Duration::from_secs(30),
             smtp_pool_size: 16,
@@ -94,7 +101,8 @@ pub struct SettingsError {
 
 impl WorkerSettings {
     /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
-    /// `HELPDESK_RECONCILE_SECONDS` and `HELPDESK_EMAIL_CONCURRENCY` when set.
+    /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY` and
+    /// `HELPDESK_TIMER_CONCURRENCY` when set.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let number = |name: &'static str| -> Result<Option<u64>, SettingsError> {
@@ -118,6 +126,9 @@ impl WorkerSettings {
         }
         if let Some(count) = number("HELPDESK_EMAIL_CONCURRENCY")? {
             settings.email_concurrency = usize::try_from(count).unwrap_or(settings.email_concurrency);
+        }
+        if let Some(count) = number("HELPDESK_TIMER_CONCURRENCY")? {
+            settings.timer_concurrency = usize::try_from(count).unwrap_or(settings.timer_concurrency);
         }
         Ok(settings)
     }

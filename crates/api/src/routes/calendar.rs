@@ -8,7 +8,7 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use helpdesk_core::CoreError;
-use helpdesk_core::calendar_admin::{self, ClosedDay, ClosedDaySource};
+use helpdesk_core::calendar_admin::{self, ClosedDay, ClosedDaySource, PolicyEdit};
 use helpdesk_domain::calendar::{CalendarSpec, OpenInterval, WeeklyHours};
 use helpdesk_domain::sla::{ClockMode, PolicyRow, Severity, SlaPolicy, Target, Targets};
 use serde::{Deserialize, Serialize};
@@ -158,7 +158,12 @@ pub struct PolicyRowView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PolicyView {
     pub version: u32,
+    /// Fraction of a target after which a ticket is at risk and its at-risk alert goes out.
     pub at_risk_fraction: f64,
+    /// R8: hours a ticket may wait for the customer before the reminder e-mail.
+    pub reminder_after_hours: u32,
+    /// R8: hours after the reminder before a still-waiting ticket is closed as `auto_closed`.
+    pub auto_close_after_hours: u32,
     pub rows: Vec<PolicyRowView>,
 }
 
@@ -167,6 +172,8 @@ impl From<SlaPolicy> for PolicyView {
         PolicyView {
             version: p.version,
             at_risk_fraction: p.at_risk_fraction,
+            reminder_after_hours: p.waiting.reminder_after_hours,
+            auto_close_after_hours: p.waiting.auto_close_after_hours,
             rows: p
                 .rows
                 .into_iter()
@@ -183,12 +190,18 @@ impl From<SlaPolicy> for PolicyView {
     }
 }
 
+/// A new policy version; every field left out keeps its current value.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPolicy {
-    pub rows: Vec<PolicyRowView>,
-    /// Fraction of a target after which a ticket is at risk (default: unchanged).
+    /// The whole target table.
+    pub rows: Option<Vec<PolicyRowView>>,
+    /// Fraction of a target after which a ticket is at risk (0.05–1).
     pub at_risk_fraction: Option<f64>,
+    /// R8: hours waiting for the customer before the reminder (1–2160).
+    pub reminder_after_hours: Option<u32>,
+    /// R8: hours after the reminder before the ticket is closed (1–2160).
+    pub auto_close_after_hours: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -292,7 +305,9 @@ pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> R
     Ok(HttpResponse::Ok().json(PolicyView::from(calendar_admin::current_policy(&state.pool, &state.sla).await?)))
 }
 
-/// Replace the SLA target table (admin). Open tickets are re-targeted with consumed time kept.
+/// Change the SLA policy (admin): the target table, the at-risk threshold, R8's reminder and
+/// auto-close delays. Writes a new version; open tickets are re-targeted with consumed time kept,
+/// and their alert, reminder and auto-close instants move.
 #[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), request_body = SetPolicy, responses(
     (status = 200, description = "OK", body = PolicyChange),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
@@ -303,24 +318,29 @@ pub async fn set_policy(
     body: Json<SetPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let rows = b
-        .rows
-        .into_iter()
-        .map(|r| {
-            let target = |minutes: i64| Target { duration: TimeDelta::minutes(minutes), mode: r.mode };
-            PolicyRow {
-                plan: r.plan,
-                severity: r.severity,
-                emergency: r.emergency,
-                targets: Targets {
-                    first_response: target(r.first_response_minutes),
-                    resolution: target(r.resolution_minutes),
-                },
-            }
-        })
-        .collect();
+    let rows = b.rows.map(|rows| {
+        rows.into_iter()
+            .map(|r| {
+                let target = |minutes: i64| Target { duration: TimeDelta::minutes(minutes), mode: r.mode };
+                PolicyRow {
+                    plan: r.plan,
+                    severity: r.severity,
+                    emergency: r.emergency,
+                    targets: Targets {
+                        first_response: target(r.first_response_minutes),
+                        resolution: target(r.resolution_minutes),
+                    },
+                }
+            })
+            .collect()
+    });
+    let edit = PolicyEdit {
+        rows,
+        at_risk_fraction: b.at_risk_fraction,
+        reminder_after_hours: b.reminder_after_hours,
+        auto_close_after_hours: b.auto_close_after_hours,
+    };
     let (policy, tickets_reprojected) =
-        calendar_admin::set_policy(&state.pool, &state.sla, &caller.0, rows, b.at_risk_fraction, state.clock.now())
-            .await?;
+        calendar_admin::set_policy(&state.pool, &state.sla, &caller.0, edit, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(PolicyChange { policy: policy.into(), tickets_reprojected }))
 }

@@ -111,6 +111,9 @@ pub struct TicketView {
     /// Until when the customer may reopen it.
     pub reopenable_until: Option<DateTime<Utc>>,
     pub waiting_since: Option<DateTime<Utc>>,
+    /// When the reminder of the current wait for the customer went out (R8); the ticket closes
+    /// by itself after the policy's `auto_close_after_hours` unless the customer answers.
+    pub reminder_sent_at: Option<DateTime<Utc>>,
     pub references_ticket_id: Option<Uuid>,
     pub sla: SlaSummary,
     /// Increases with every change.
@@ -158,6 +161,7 @@ impl TicketView {
             close_reason: t.close_reason,
             closed_at: t.closed_at,
             waiting_since: t.waiting_since,
+            reminder_sent_at: t.reminder_sent_at,
             references_ticket_id: t.references_ticket_id,
             version: t.version,
             created_at: t.created_at,

@@ -19,13 +19,24 @@ async fn a_row_with_no_job_in_redis_is_delivered_by_the_reconciler() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_leased_by_a_dead_attempt_is_delivered_after_the_lease() {
     let app = spawn_app().await;
-    let id = app.insert_email("welcome", "en", json!({ "name": "Ana" })).await;
-    // Another process claims the row and dies before sending.
-    {
-        let mut conn = app.pool.acquire().await.unwrap();
-        let claimed = outbox::claim_for_delivery(&mut conn, id, app.clock.now(), TimeDelta::minutes(5)).await.unwrap();
+    // Another process claims the row and dies before sending. Written and claimed in one
+    // transaction, so this worker's reconciler cannot claim it first.
+    let id = {
+        let mut tx = app.pool.begin().await.unwrap();
+        let email = outbox::NewEmail {
+            idempotency_key: "leased".into(),
+            to_address: "ana@example.com",
+            to_name: None,
+            locale: "en",
+            template: "welcome",
+            payload: json!({ "name": "Ana" }),
+        };
+        let id = outbox::enqueue_returning_id(&mut tx, email, app.clock.now()).await.unwrap().unwrap();
+        let claimed = outbox::claim_for_delivery(&mut tx, id, app.clock.now(), TimeDelta::minutes(5)).await.unwrap();
         assert!(claimed.is_some());
-    }
+        tx.commit().await.unwrap();
+        id
+    };
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(app.row(id).await.status, "pending", "a live lease is respected");
     assert!(app.smtp.messages().is_empty());
@@ -74,11 +85,13 @@ async fn rounds_with_nobody_consuming_queue_each_due_email_once() {
         queue: JobQueue::new(redis.clone(), &prefix),
         clock: clock.clone(),
         interval: Duration::from_secs(1),
-        batch: 100,
+        // Pages of 3: the round reads all 10 rows in 4 pages.
+        batch: 3,
+        max_per_round: 1000,
         metrics: Arc::new(helpdesk_worker::metrics::Metrics::default()),
-        timer_policy: Default::default(),
     };
-    for _ in 0..5 {
+    assert_eq!(reconciler.run().await.unwrap().emails, 10, "every due e-mail in one round");
+    for _ in 0..4 {
         reconciler.run().await.unwrap();
     }
     let queued = |pattern: String| {

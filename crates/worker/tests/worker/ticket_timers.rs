@@ -1,13 +1,15 @@
 //! Ticket timers end to end (R5–R8): tickets made by the core operations, the real worker's
 //! reconciler and timer jobs, the test SMTP server, and a manual clock moved by the test.
 use chrono::{DateTime, TimeDelta, Utc};
-use helpdesk_core::jobs::{TicketTimer, TicketTimerKind};
+use helpdesk_core::calendar_admin::{self, PolicyEdit};
 use helpdesk_core::sla_store::SlaStore;
-use helpdesk_core::ticket_timers::{self, TimerOutcome, TimerPolicy};
+use helpdesk_core::ticket_timers::{self, TimerOutcome};
 use helpdesk_core::tickets::{self, NewMessage, NewTicket, TicketUpdate};
+use helpdesk_domain::accounts::Role;
 use helpdesk_domain::plans::Category;
 use helpdesk_domain::sla::Severity;
 use helpdesk_domain::tickets::{CloseReason, Status};
+use helpdesk_domain::timers::TimerKind;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -50,19 +52,20 @@ async fn event_kinds(app: &TestApp, ticket: Uuid) -> Vec<String> {
         .unwrap()
 }
 
-async fn due_kinds(app: &TestApp, ticket: Uuid) -> Vec<TicketTimerKind> {
-    let mut conn = app.pool.acquire().await.unwrap();
-    ticket_timers::due_timers(&mut conn, app.clock.now(), &TimerPolicy::default(), 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|t| t.ticket_id == ticket)
-        .map(|t| t.kind)
-        .collect()
+/// The stored instant of the ticket's next timer.
+async fn next_timer(app: &TestApp, ticket: Uuid) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar!("SELECT next_timer_at FROM tickets WHERE id = $1", ticket).fetch_one(&app.pool).await.unwrap()
 }
 
-async fn handle(app: &TestApp, store: &SlaStore, timer: TicketTimer) -> TimerOutcome {
-    ticket_timers::handle(&app.pool, store, &TimerPolicy::default(), timer, app.clock.now()).await.unwrap()
+/// Whether the reconciler's sweep finds the ticket due at the clock's reading.
+async fn swept(app: &TestApp, ticket: Uuid) -> bool {
+    let mut conn = app.pool.acquire().await.unwrap();
+    ticket_timers::due_tickets(&mut conn, app.clock.now(), None, 1000).await.unwrap().iter().any(|t| t.id == ticket)
+}
+
+/// Runs the ticket's timers the way a (duplicate) job would.
+async fn run_now(app: &TestApp, store: &SlaStore, ticket: Uuid) -> TimerOutcome {
+    ticket_timers::run_due(&app.pool, store, ticket, app.clock.now()).await.unwrap()
 }
 
 /// A few reconciler rounds (1 s apart in the tests' settings).
@@ -81,22 +84,39 @@ async fn wait_for_status(app: &TestApp, ticket: Uuid, wanted: &str) -> (String, 
     panic!("ticket {ticket} never became {wanted}: {:?}", status(app, ticket).await);
 }
 
+/// An agent's public reply that hands the ticket to the customer (and meets first response, so
+/// only R8's timers are left).
 async fn wait_customer(app: &TestApp, store: &SlaStore, desk: &Desk, ticket: Uuid) {
-    let update = TicketUpdate { status: Some(Status::WaitingCustomer), ..TicketUpdate::default() };
-    tickets::update(&app.pool, store, &desk.agents[0], ticket, update, app.clock.now()).await.unwrap();
+    let reply =
+        NewMessage { body: "Pode testar agora?".into(), internal: false, then_status: Some(Status::WaitingCustomer) };
+    tickets::post_message(&app.pool, store, &desk.agents[0], ticket, reply, app.clock.now()).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_ticket_gets_one_reminder_at_72h_and_is_auto_closed_at_120h() {
-    let app = spawn_app().await;
+/// A Pro customer's low-severity ticket that an agent answered and handed back at `t0`.
+struct Scene {
+    app: TestApp,
+    store: SlaStore,
+    desk: Desk,
+    ticket: Uuid,
+    t0: DateTime<Utc>,
+}
+
+async fn waiting_ticket(app: TestApp) -> Scene {
     let store = SlaStore::default();
     let desk = app.desk("pro", 1).await;
     let ticket = open(&app, &store, &desk, Severity::Low, false).await;
     let t0 = app.clock.now();
     wait_customer(&app, &store, &desk, ticket).await;
+    Scene { app, store, desk, ticket, t0 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_ticket_gets_one_reminder_at_72h_and_is_auto_closed_at_120h() {
+    let Scene { app, store, ticket, t0, .. } = waiting_ticket(spawn_app().await).await;
+    assert_eq!(next_timer(&app, ticket).await, Some(t0 + TimeDelta::hours(72)), "the reminder is the next timer");
 
     app.clock.set(t0 + TimeDelta::hours(72) - TimeDelta::minutes(1));
-    assert!(!due_kinds(&app, ticket).await.contains(&TicketTimerKind::CustomerReminder));
+    assert!(!swept(&app, ticket).await);
     let_the_worker_run().await;
     assert!(app.emails("ticket_reminder", ticket).await.is_empty(), "no reminder before 72 h");
 
@@ -105,58 +125,59 @@ async fn a_waiting_ticket_gets_one_reminder_at_72h_and_is_auto_closed_at_120h() 
     assert_eq!(reminders.len(), 1);
     assert!(reminders[0].to_address.starts_with("customer-"));
     // Duplicates: the same job again, and more reconciler rounds, change nothing.
-    let reminder = TicketTimer {
-        ticket_id: ticket,
-        kind: TicketTimerKind::CustomerReminder,
-        due_at: t0 + TimeDelta::hours(72),
-        version: 1,
-    };
-    assert_eq!(handle(&app, &store, reminder).await, TimerOutcome::Stale);
+    assert_eq!(
+        run_now(&app, &store, ticket).await,
+        TimerOutcome::NothingDue { next_at: Some(t0 + TimeDelta::hours(120)) }
+    );
     let_the_worker_run().await;
     let reminders = app.emails("ticket_reminder", ticket).await;
     assert_eq!(reminders.len(), 1, "exactly one reminder");
     assert_eq!(app.received(reminders[0].message_id.as_deref().unwrap()), 1, "delivered once");
     assert!(event_kinds(&app, ticket).await.contains(&"reminder_sent".to_owned()));
+    let row = sqlx::query!("SELECT reminder_sent_at, next_timer_at FROM tickets WHERE id = $1", ticket)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(row.reminder_sent_at, Some(t0 + TimeDelta::hours(72)));
+    assert_eq!(row.next_timer_at, Some(t0 + TimeDelta::hours(120)), "auto-close 48 h after the reminder");
 
     // 48 h after the reminder, not before.
     app.clock.set(t0 + TimeDelta::hours(120) - TimeDelta::minutes(1));
-    assert!(!due_kinds(&app, ticket).await.contains(&TicketTimerKind::AutoClose));
+    assert!(!swept(&app, ticket).await);
     let_the_worker_run().await;
     assert_eq!(status(&app, ticket).await.0, "waiting_customer");
 
     app.clock.set(t0 + TimeDelta::hours(120));
     let (_, reason) = wait_for_status(&app, ticket, "closed").await;
     assert_eq!(reason.as_deref(), Some(CloseReason::AutoClosed.as_str()));
-    app.wait_for_sent("ticket_closed", ticket, 1).await;
-    // The timeline event noting the auto-close follows the close itself.
-    for _ in 0..200 {
-        if event_kinds(&app, ticket).await.contains(&"auto_closed".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // The close, its note and its e-mail were written together.
     let kinds = event_kinds(&app, ticket).await;
     assert!(kinds.contains(&"closed".to_owned()) && kinds.contains(&"auto_closed".to_owned()), "{kinds:?}");
+    assert_eq!(app.emails("ticket_closed", ticket).await.len(), 1);
+    app.wait_for_sent("ticket_closed", ticket, 1).await;
     let note =
         sqlx::query_scalar!("SELECT data FROM ticket_events WHERE ticket_id = $1 AND kind = 'auto_closed'", ticket)
             .fetch_one(&app.pool)
             .await
             .unwrap();
     assert_eq!(note["reminder_sent_at"].as_str().map(at), Some(t0 + TimeDelta::hours(72)));
+    assert_eq!(next_timer(&app, ticket).await, None, "a closed ticket has no timers");
     let_the_worker_run().await;
     assert_eq!(app.emails("ticket_reminder", ticket).await.len(), 1);
     assert_eq!(app.emails("ticket_closed", ticket).await.len(), 1, "closed once");
+    // Reports tell an auto-close from a resolution.
+    let auto_closed: i64 =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tickets WHERE close_reason = 'auto_closed'"#)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(auto_closed, 1);
     app.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_reply_after_the_reminder_cancels_the_auto_close() {
-    let app = spawn_app().await;
-    let store = SlaStore::default();
-    let desk = app.desk("pro", 1).await;
-    let ticket = open(&app, &store, &desk, Severity::Low, false).await;
-    let t0 = app.clock.now();
-    wait_customer(&app, &store, &desk, ticket).await;
+async fn a_customer_reply_at_100h_cancels_the_auto_close() {
+    let Scene { app, store, desk, ticket, t0 } = waiting_ticket(spawn_app().await).await;
 
     app.clock.set(t0 + TimeDelta::hours(72));
     app.wait_for_sent("ticket_reminder", ticket, 1).await;
@@ -166,26 +187,36 @@ async fn a_customer_reply_after_the_reminder_cancels_the_auto_close() {
     let (_, after) =
         tickets::post_message(&app.pool, &store, &desk.customer, ticket, reply, app.clock.now()).await.unwrap();
     assert_eq!(after.status, Status::Open);
+    assert_eq!(after.reminder_sent_at, None, "the wait, and its reminder, are over");
 
     app.clock.set(t0 + TimeDelta::hours(120) + TimeDelta::minutes(1));
-    assert!(
-        !due_kinds(&app, ticket)
-            .await
-            .iter()
-            .any(|k| matches!(k, TicketTimerKind::AutoClose | TicketTimerKind::CustomerReminder))
-    );
     // The auto-close job scheduled after the reminder still runs: it must do nothing.
-    let stale = TicketTimer {
-        ticket_id: ticket,
-        kind: TicketTimerKind::AutoClose,
-        due_at: t0 + TimeDelta::hours(120),
-        version: 1,
-    };
-    assert_eq!(handle(&app, &store, stale).await, TimerOutcome::Stale);
+    assert!(matches!(run_now(&app, &store, ticket).await, TimerOutcome::NothingDue { .. }));
     let_the_worker_run().await;
     assert_eq!(status(&app, ticket).await, ("open".to_owned(), None));
     assert!(app.emails("ticket_closed", ticket).await.is_empty());
     assert_eq!(app.emails("ticket_reminder", ticket).await.len(), 1);
+
+    // Waiting again is a new wait: a new reminder 72 h later, then a new auto-close.
+    wait_customer(&app, &store, &desk, ticket).await;
+    let second_wait = app.clock.now();
+    assert_eq!(next_timer(&app, ticket).await, Some(second_wait + TimeDelta::hours(72)));
+    app.clock.set(second_wait + TimeDelta::hours(72));
+    app.wait_for_sent("ticket_reminder", ticket, 2).await;
+    assert_eq!(app.emails("ticket_reminder", ticket).await.len(), 2);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_changing_the_status_cancels_the_reminder() {
+    let Scene { app, store, desk, ticket, t0 } = waiting_ticket(spawn_app().await).await;
+    app.clock.set(t0 + TimeDelta::hours(10));
+    let back = TicketUpdate { status: Some(Status::Open), ..TicketUpdate::default() };
+    tickets::update(&app.pool, &store, &desk.agents[0], ticket, back, app.clock.now()).await.unwrap();
+    app.clock.set(t0 + TimeDelta::hours(200));
+    let_the_worker_run().await;
+    assert!(app.emails("ticket_reminder", ticket).await.is_empty());
+    assert_eq!(status(&app, ticket).await.0, "open");
     app.finish().await;
 }
 
@@ -197,23 +228,19 @@ async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
     // Tuesday 2026-12-01 10:00 São Paulo: premium critical, first response in 1 business hour.
     app.clock.set(at("2026-12-01T13:00:00Z"));
     let ticket = open(&app, &store, &desk, Severity::Critical, false).await;
+    assert_eq!(next_timer(&app, ticket).await, Some(at("2026-12-01T13:48:00Z")), "at risk at 80 %: 10:48");
     let assign = TicketUpdate { assignee_id: Some(Some(desk.agents[1].user_id)), ..TicketUpdate::default() };
     tickets::update(&app.pool, &store, &desk.agents[0], ticket, assign, app.clock.now()).await.unwrap();
 
-    // At risk at 80 %: 10:48.
     app.clock.set(at("2026-12-01T13:50:00Z"));
     let alerts = app.wait_for_sent("sla_at_risk", ticket, 1).await;
     assert_eq!(alerts.len(), 1, "to the assignee only: {alerts:?}");
     assert!(alerts[0].to_address.starts_with("agent1-"));
-    let at_risk = TicketTimer {
-        ticket_id: ticket,
-        kind: TicketTimerKind::FirstResponseAtRisk,
-        due_at: at("2026-12-01T13:48:00Z"),
-        version: 2,
-    };
-    assert_eq!(handle(&app, &store, at_risk).await, TimerOutcome::Stale, "a duplicate job is a no-op");
-    assert_eq!(handle(&app, &store, at_risk).await, TimerOutcome::Stale);
-    assert!(due_kinds(&app, ticket).await.is_empty());
+    assert!(
+        matches!(run_now(&app, &store, ticket).await, TimerOutcome::NothingDue { .. }),
+        "a duplicate job is a no-op"
+    );
+    assert_eq!(next_timer(&app, ticket).await, Some(at("2026-12-01T14:00:00Z")), "the breach is next");
     // A change saved past the threshold re-projects the at-risk instant onto the save's "now";
     // the alert stands for the target, so it does not fire again.
     app.clock.set(at("2026-12-01T13:55:00Z"));
@@ -221,7 +248,7 @@ async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
     let (_, saved) =
         tickets::post_message(&app.pool, &store, &desk.agents[1], ticket, note, app.clock.now()).await.unwrap();
     assert_eq!(saved.first_response_at_risk_at, Some(at("2026-12-01T13:55:00Z")));
-    assert!(due_kinds(&app, ticket).await.is_empty());
+    assert!(!swept(&app, ticket).await);
     let_the_worker_run().await;
     let alerts = app.emails("sla_at_risk", ticket).await;
     assert_eq!(alerts.len(), 1);
@@ -231,18 +258,33 @@ async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
     app.clock.set(at("2026-12-01T14:01:00Z"));
     let breaches = app.wait_for_sent("sla_breached", ticket, 1).await;
     assert!(breaches[0].to_address.starts_with("agent1-"));
-    let breach = TicketTimer {
-        ticket_id: ticket,
-        kind: TicketTimerKind::FirstResponseBreached,
-        due_at: at("2026-12-01T14:00:00Z"),
-        version: 2,
-    };
-    assert_eq!(handle(&app, &store, breach).await, TimerOutcome::Stale);
+    assert!(matches!(run_now(&app, &store, ticket).await, TimerOutcome::NothingDue { .. }));
     let_the_worker_run().await;
     let breaches = app.emails("sla_breached", ticket).await;
     assert_eq!(breaches.len(), 1, "one breach alert");
     assert_eq!(app.received(breaches[0].message_id.as_deref().unwrap()), 1);
     assert_eq!(app.emails("sla_at_risk", ticket).await.len(), 1, "still one at-risk alert");
+    let timeline: Vec<String> = sqlx::query_scalar!(
+        "SELECT data->>'alert' AS \"alert!\" FROM ticket_events WHERE ticket_id = $1 AND kind = 'sla_alert' ORDER BY occurred_at",
+        ticket
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(timeline, ["first_response_at_risk", "first_response_breached"]);
+
+    // A new target (severity lowered to normal: 4 business hours, 1 h 1 min already consumed) is
+    // a new target revision: its own at-risk alert at 80 % (13:12 local) and breach (14:00).
+    let lower = TicketUpdate { severity: Some(Severity::Normal), ..TicketUpdate::default() };
+    tickets::update(&app.pool, &store, &desk.agents[1], ticket, lower, app.clock.now()).await.unwrap();
+    assert_eq!(next_timer(&app, ticket).await, Some(at("2026-12-01T16:12:00Z")));
+    app.clock.set(at("2026-12-01T16:12:00Z"));
+    app.wait_for_sent("sla_at_risk", ticket, 2).await;
+    app.clock.set(at("2026-12-01T17:00:00Z"));
+    app.wait_for_sent("sla_breached", ticket, 2).await;
+    let_the_worker_run().await;
+    assert_eq!(app.emails("sla_at_risk", ticket).await.len(), 2);
+    assert_eq!(app.emails("sla_breached", ticket).await.len(), 2);
     app.finish().await;
 }
 
@@ -330,6 +372,72 @@ async fn a_ticket_change_schedules_its_due_timer_without_the_reconciler() {
     tickets::update(&app.pool, &store, &desk.agents[0], ticket, raise, app.clock.now()).await.unwrap();
     let alerts = app.wait_for_sent("sla_at_risk", ticket, 1).await;
     assert_eq!(alerts.len(), 1);
-    assert_eq!(app.total(|m| crate::helpers::load(&m.reconciler_enqueued)), 0, "not the reconciler");
+    assert_eq!(app.total(|m| crate::helpers::load(&m.reconciler_timers_enqueued)), 0, "not the reconciler");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policys_waiting_delays_move_the_timers_of_waiting_tickets() {
+    let Scene { app, store, desk, ticket, t0 } = waiting_ticket(spawn_app().await).await;
+    assert_eq!(next_timer(&app, ticket).await, Some(t0 + TimeDelta::hours(72)));
+
+    let admin = helpdesk_core::accounts::Caller { role: Role::Admin, ..desk.agents[0] };
+    sqlx::query!("UPDATE users SET role = 'admin' WHERE id = $1", admin.user_id).execute(&app.pool).await.unwrap();
+    let edit = PolicyEdit { reminder_after_hours: Some(24), auto_close_after_hours: Some(12), ..PolicyEdit::default() };
+    let (policy, reprojected) = calendar_admin::set_policy(&app.pool, &store, &admin, edit, t0).await.unwrap();
+    assert_eq!((policy.waiting.reminder_after_hours, policy.waiting.auto_close_after_hours), (24, 12));
+    assert_eq!(reprojected, 1);
+    assert_eq!(next_timer(&app, ticket).await, Some(t0 + TimeDelta::hours(24)), "re-projected onto the new policy");
+
+    app.clock.set(t0 + TimeDelta::hours(24));
+    let reminders = app.wait_for_sent("ticket_reminder", ticket, 1).await;
+    assert_eq!(reminders.len(), 1);
+    app.clock.set(t0 + TimeDelta::hours(36));
+    assert_eq!(wait_for_status(&app, ticket, "closed").await.1.as_deref(), Some("auto_closed"));
+
+    let bad = PolicyEdit { reminder_after_hours: Some(0), auto_close_after_hours: Some(5000), ..PolicyEdit::default() };
+    let error = calendar_admin::set_policy(&app.pool, &store, &admin, bad, t0).await.unwrap_err();
+    let text = format!("{error:?}");
+    assert!(text.contains("reminder_after_hours") && text.contains("auto_close_after_hours"), "{text}");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_stored_instant_is_corrected_without_acting() {
+    let Scene { app, ticket, t0, .. } = waiting_ticket(spawn_app().await).await;
+    // As after an upgrade, or a policy change another process has not applied yet: the stored
+    // instant says "now", though nothing is due for 72 h.
+    sqlx::query!("UPDATE tickets SET next_timer_at = $2 WHERE id = $1", ticket, t0).execute(&app.pool).await.unwrap();
+    let version =
+        sqlx::query_scalar!("SELECT version FROM tickets WHERE id = $1", ticket).fetch_one(&app.pool).await.unwrap();
+    for _ in 0..200 {
+        if next_timer(&app, ticket).await != Some(t0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(next_timer(&app, ticket).await, Some(t0 + TimeDelta::hours(72)), "the worker stored the true instant");
+    let after =
+        sqlx::query_scalar!("SELECT version FROM tickets WHERE id = $1", ticket).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(after, version, "nothing acted, so the ticket did not change");
+    assert!(app.emails("ticket_reminder", ticket).await.is_empty());
+    assert!(app.total(|m| crate::helpers::load(&m.timer_jobs_idle)) >= 1);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_worker_still_gives_the_customer_the_full_delay_after_the_reminder() {
+    // Only the start-up sweep runs; the test plays the late worker itself.
+    let app = spawn_app_with_settings(1, |s| s.reconcile_interval = Duration::from_secs(3600)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let Scene { app, store, ticket, t0, .. } = waiting_ticket(app).await;
+    // Nobody looked for five days: the reminder goes out now, and not the close with it.
+    app.clock.set(t0 + TimeDelta::days(5));
+    let outcome = run_now(&app, &store, ticket).await;
+    assert_eq!(
+        outcome,
+        TimerOutcome::Acted { kinds: vec![TimerKind::CustomerReminder], next_at: Some(t0 + TimeDelta::days(7)) }
+    );
+    assert_eq!(status(&app, ticket).await.0, "waiting_customer");
     app.finish().await;
 }
