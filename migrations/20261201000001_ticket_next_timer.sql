@@ -27,14 +27,14 @@ WHERE a.ticket_id = t.id AND t.status = 'waiting_customer' AND a.fired_at >= t.w
 -- was recorded under the current due instant.
 WITH targets AS (
     SELECT t.id, m.metric, e.ord,
-           CASE e.event->>'type'
-               WHEN 'started' THEN e.event->'targets'->m.metric
-               WHEN 'policy_changed' THEN e.event->'targets'->m.metric
-               WHEN 'target_changed' THEN CASE WHEN e.event->>'metric' = m.metric THEN e.event->'target' END
+           CASE e.kind->>'type'
+               WHEN 'started' THEN e.kind->'targets'->m.metric
+               WHEN 'policy_changed' THEN e.kind->'targets'->m.metric
+               WHEN 'target_changed' THEN CASE WHEN e.kind->>'metric' = m.metric THEN e.kind->'target' END
            END AS target
     FROM tickets t
     CROSS JOIN (VALUES ('first_response'), ('resolution')) m (metric)
-    CROSS JOIN LATERAL jsonb_array_elements(t.sla_events) WITH ORDINALITY e (event, ord)
+    CROSS JOIN LATERAL (SELECT event->'kind' AS kind, ord FROM jsonb_array_elements(t.sla_events) WITH ORDINALITY ev (event, ord)) e
     WHERE t.status <> 'closed'
 ), changes AS (
     SELECT id, metric, target, lag(target) OVER (PARTITION BY id, metric ORDER BY ord) AS previous
@@ -59,8 +59,10 @@ FROM (SELECT id, jsonb_object_agg(metric, jsonb_build_object('target_revision', 
 WHERE m.id = t.id;
 
 -- The instant itself is the domain's to compute: every open ticket is due for one look by the
--- worker, which acts on what is due and otherwise stores the true instant.
+-- worker, which acts on what is due and otherwise stores the true instant. The default does the
+-- same for a ticket inserted by a process that predates this column (during a rolling upgrade).
 UPDATE tickets SET next_timer_at = now() WHERE status <> 'closed';
+ALTER TABLE tickets ALTER COLUMN next_timer_at SET DEFAULT now();
 
 DROP TABLE ticket_alerts;
 DROP INDEX tickets_first_response_timer_idx;

@@ -16,7 +16,7 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -68,6 +68,27 @@ pub fn queue_name(prefix: &str, queue: &str) -> String {
 pub fn storage_config(prefix: &str, queue: &str) -> apalis_redis::Config {
     apalis_redis::Config::default().queue(queue_name(prefix, queue))
 }
+
+/// Jobs moved per Redis call by [`JobQueue::promote_due`]: well under Lua's `unpack` limit.
+pub const PROMOTE_CHUNK: usize = 1000;
+
+/// Moves up to ARGV[2] jobs due at ARGV[1] (Unix seconds, the scores apalis-redis gives them)
+/// from the scheduled set (KEYS[1]) to the end of the ready list (KEYS[2]), and raises the
+/// consumers' signal (KEYS[3]) as apalis-redis's own fetch does.
+static PROMOTE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local ids = redis.call('zrangebyscore', KEYS[1], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        if #ids > 0 then
+            redis.call('rpush', KEYS[2], unpack(ids))
+            redis.call('zrem', KEYS[1], unpack(ids))
+            redis.call('del', KEYS[3])
+            redis.call('lpush', KEYS[3], 1)
+        end
+        return #ids
+        ",
+    )
+});
 
 /// How long a key deduplicates a job pushed for "now" ([`JobQueue::deliver_email`]).
 pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(60 * 60);
@@ -161,7 +182,8 @@ impl JobQueue {
         self.push_all(vec![job]).await
     }
 
-    /// Pushes several jobs of one kind in one Redis round trip.
+    /// Pushes several jobs of one kind in one Redis round trip, then moves whatever is due onto
+    /// the consumers' list (see [`JobQueue::promote_due`]).
     pub async fn push_all<J: Job>(&self, jobs: Vec<Enqueue<J>>) -> Result<(), EnqueueError> {
         if jobs.is_empty() {
             return Ok(());
@@ -178,7 +200,42 @@ impl JobQueue {
             queue: queue_name(&self.prefix, J::QUEUE),
             count,
             source,
-        })
+        })?;
+        if let Err(error) = self.promote_due::<J>().await {
+            // The worker's own promoter, and its consumers, will move them.
+            tracing::warn!(queue = J::QUEUE, %error, "cannot move due jobs onto the queue now");
+        }
+        Ok(())
+    }
+
+    /// Moves due jobs of `J`'s queue from apalis-redis's scheduled set onto its list of jobs ready
+    /// to run, at most [`PROMOTE_CHUNK`] per Redis call; returns how many moved.
+    ///
+    /// Why: apalis-redis 1.0 keeps every job, even one pushed for "now", in the scheduled set, and
+    /// its fetch moves *all* due jobs in one Lua `unpack`, which Redis refuses beyond about 8,000
+    /// values ("too many results to unpack"). With more due at once (a reconciler round after an
+    /// outage, a burst of timers falling due while the worker was down) every fetch fails and the
+    /// queue stops. Moving them here, in chunks, keeps the due part of the scheduled set small: the
+    /// worker calls this after every push and on a short interval.
+    pub async fn promote_due<J: Job>(&self) -> Result<usize, redis::RedisError> {
+        let config = storage_config(&self.prefix, J::QUEUE);
+        let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
+        let mut conn = self.conn.clone();
+        let mut moved = 0;
+        loop {
+            let chunk: usize = PROMOTE_SCRIPT
+                .key(config.scheduled_jobs_set())
+                .key(config.active_jobs_list())
+                .key(config.signal_list())
+                .arg(now)
+                .arg(PROMOTE_CHUNK)
+                .invoke_async(&mut conn)
+                .await?;
+            moved += chunk;
+            if chunk < PROMOTE_CHUNK {
+                return Ok(moved);
+            }
+        }
     }
 
     /// Asks the worker to deliver an outbox row now. Call it after the transaction that wrote the

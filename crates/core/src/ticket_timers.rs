@@ -4,11 +4,12 @@
 //! The rules are `helpdesk_domain::timers`; this module runs them against PostgreSQL. Every ticket
 //! stores the instant its next timer acts (`tickets.next_timer_at`, written by every change
 //! through `tickets::save`) and what has already acted (`reminder_sent_at`, `sla_alerts`). The
-//! worker finds due tickets with [`due_tickets`] (its reconciler: one range scan of a partial
-//! index), schedules a delayed job at each instant PostgreSQL announces, and runs [`run_due`] for
-//! each job: lock the ticket, ask the domain what is due *now*, act, record it, save, all in one
+//! worker schedules a delayed job at each instant PostgreSQL announces and runs [`run_due`] for
+//! each: lock the ticket, ask the domain what is due *now*, act, record it, save, all in one
 //! transaction. A duplicate, early or stale job therefore finds nothing due and does nothing,
-//! beyond correcting a stored instant that has gone out of date.
+//! beyond correcting a stored instant that has gone out of date. Its reconciler drains whatever
+//! is due that no job covered (a flushed Redis, a backlog after an outage) with
+//! [`run_due_batch`], straight from the partial index on `next_timer_at`.
 
 use crate::CoreError;
 use crate::outbox::{self, NewEmail, templates};
@@ -32,60 +33,13 @@ pub enum TimerOutcome {
     NothingDue { next_at: Option<DateTime<Utc>> },
 }
 
-/// A ticket whose next timer is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DueTicket {
-    pub id: Uuid,
-    pub next_timer_at: DateTime<Utc>,
-}
-
-/// Tickets whose next timer is due at `now`, oldest first, `limit` at a time: pass the last row of
-/// a page as `after` for the next. Reads `tickets_timer_idx` alone.
-pub async fn due_tickets(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    after: Option<DueTicket>,
-    limit: i64,
-) -> Result<Vec<DueTicket>, sqlx::Error> {
-    match after {
-        None => {
-            sqlx::query_as!(
-                DueTicket,
-                r#"SELECT id, next_timer_at AS "next_timer_at!" FROM tickets
-                   WHERE next_timer_at <= $1
-                   ORDER BY next_timer_at, id
-                   LIMIT $2"#,
-                now,
-                limit
-            )
-            .fetch_all(conn)
-            .await
-        }
-        Some(last) => {
-            sqlx::query_as!(
-                DueTicket,
-                r#"SELECT id, next_timer_at AS "next_timer_at!" FROM tickets
-                   WHERE next_timer_at <= $1 AND (next_timer_at, id) > ($2, $3)
-                   ORDER BY next_timer_at, id
-                   LIMIT $4"#,
-                now,
-                last.next_timer_at,
-                last.id,
-                limit
-            )
-            .fetch_all(conn)
-            .await
-        }
-    }
-}
-
 /// PostgreSQL keeps microseconds; compare instants at that precision.
 fn same_instant(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
     a.map(|t| t.timestamp_micros()) == b.map(|t| t.timestamp_micros())
 }
 
 /// Runs whatever timers of `ticket` are due at `now`, in one transaction that also records them
-/// and stores the ticket's next instant.
+/// and stores the ticket's next instant: what a timer job does.
 pub async fn run_due(
     pool: &PgPool,
     store: &SlaStore,
@@ -94,13 +48,87 @@ pub async fn run_due(
 ) -> Result<TimerOutcome, CoreError> {
     let mut tx = pool.begin().await?;
     let snapshot = store.snapshot(&mut tx).await?;
-    let mut change = match tickets::lock(&mut tx, None, ticket, &snapshot, now).await {
+    let outcome = run_due_in(&mut tx, &snapshot, ticket, now).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// What one batch of [`run_due_batch`] did.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Due tickets locked by the batch; 0 when nothing is due that another worker does not hold.
+    pub tickets: usize,
+    /// Tickets on which some timer acted.
+    pub acted: usize,
+    /// Timers that acted, in all.
+    pub timers: usize,
+    /// Tickets whose timers failed (rolled back on their own; the rest of the batch committed).
+    pub failed: Vec<(Uuid, CoreError)>,
+}
+
+/// Runs the timers of up to `limit` due tickets in one transaction: the reconciler's way through a
+/// backlog. The tickets are locked with `SKIP LOCKED`, so several workers drain the same backlog
+/// side by side without waiting for each other or doing a ticket twice; each ticket runs in a
+/// savepoint of its own, so one that fails (and is skipped, with those in `skip`) costs nothing
+/// to the others; and one commit covers the batch, which matters because every such commit
+/// announces rows to the worker (NOTIFY) and PostgreSQL serialises the commits of all
+/// transactions that notify.
+pub async fn run_due_batch(
+    pool: &PgPool,
+    store: &SlaStore,
+    now: DateTime<Utc>,
+    limit: i64,
+    skip: &[Uuid],
+) -> Result<Batch, CoreError> {
+    let mut tx = pool.begin().await?;
+    let due = sqlx::query_scalar!(
+        "SELECT id FROM tickets WHERE next_timer_at <= $1 AND NOT (id = ANY($3))
+         ORDER BY next_timer_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+        skip
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut batch = Batch { tickets: due.len(), ..Batch::default() };
+    if due.is_empty() {
+        return Ok(batch);
+    }
+    let snapshot = store.snapshot(&mut tx).await?;
+    for ticket in due {
+        let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+        match run_due_in(&mut savepoint, &snapshot, ticket, now).await {
+            Ok(outcome) => {
+                savepoint.commit().await?;
+                if let TimerOutcome::Acted { kinds, .. } = outcome {
+                    batch.acted += 1;
+                    batch.timers += kinds.len();
+                }
+            }
+            Err(error) => {
+                savepoint.rollback().await?;
+                batch.failed.push((ticket, error));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(batch)
+}
+
+/// [`run_due`] inside the caller's transaction.
+async fn run_due_in(
+    tx: &mut PgConnection,
+    snapshot: &SlaSnapshot,
+    ticket: Uuid,
+    now: DateTime<Utc>,
+) -> Result<TimerOutcome, CoreError> {
+    let mut change = match tickets::lock(&mut *tx, None, ticket, snapshot, now).await {
         Ok(change) => change,
         Err(CoreError::NotFound(_)) => return Ok(TimerOutcome::NothingDue { next_at: None }),
         Err(error) => return Err(error),
     };
     let policy = snapshot.policy.waiting;
-    let projection = tickets::projection(&change, &snapshot, now)?;
+    let projection = tickets::projection(&change, snapshot, now)?;
     let mut state = tickets::timer_state(&change.ticket, &projection);
     let due = state.due(&policy, now);
     if due.is_empty() {
@@ -112,19 +140,18 @@ pub async fn run_due(
             sqlx::query!("UPDATE tickets SET next_timer_at = $2 WHERE id = $1", ticket, next_at)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
         }
         return Ok(TimerOutcome::NothingDue { next_at });
     }
     let mut closed = None;
     for kind in &due {
         match kind.alert() {
-            Some((metric, stage)) => alert(&mut tx, &mut change, &snapshot, &state, metric, stage, now).await?,
-            None if *kind == TimerKind::CustomerReminder => remind(&mut tx, &mut change, &state, &policy, now).await?,
+            Some((metric, stage)) => alert(&mut *tx, &mut change, snapshot, &state, metric, stage, now).await?,
+            None if *kind == TimerKind::CustomerReminder => remind(&mut *tx, &mut change, &state, &policy, now).await?,
             None => {
                 let reminder_sent_at = state.reminder_of_wait();
                 let waiting_since = state.waiting_since;
-                tickets::close_change(&mut change, &snapshot, None, CloseReason::AutoClosed, now)?;
+                tickets::close_change(&mut change, snapshot, None, CloseReason::AutoClosed, now)?;
                 change.log(
                     None,
                     "auto_closed",
@@ -138,11 +165,10 @@ pub async fn run_due(
     }
     change.ticket.sla_alerts = state.alerts;
     change.ticket.reminder_sent_at = state.reminder_sent_at;
-    let saved = tickets::save(&mut tx, change, &snapshot, now).await?;
+    let saved = tickets::save(&mut *tx, change, snapshot, now).await?;
     if let Some(reason) = closed {
-        tickets::notify_closed(&mut tx, &saved, reason, now).await?;
+        tickets::notify_closed(&mut *tx, &saved, reason, now).await?;
     }
-    tx.commit().await?;
     Ok(TimerOutcome::Acted { kinds: due, next_at: saved.next_timer_at })
 }
 

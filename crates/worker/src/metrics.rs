@@ -31,8 +31,8 @@ pub struct Metrics {
     pub timers_acted: AtomicU64,
     /// Timer jobs that found nothing due: early, duplicate or stale.
     pub timer_jobs_idle: AtomicU64,
-    /// Timer jobs pushed by the reconciler (before Redis deduplication).
-    pub reconciler_timers_enqueued: AtomicU64,
+    /// Ticket timers that acted in the reconciler's drain (not through a job).
+    pub reconciler_timers_acted: AtomicU64,
 }
 
 pub fn increment(counter: &AtomicU64) {
@@ -100,9 +100,9 @@ impl Metrics {
             &[("", get(&self.timer_jobs_idle))],
         );
         family(
-            "helpdesk_worker_reconciler_timers_enqueued_total",
-            "Ticket-timer jobs pushed by the reconciler.",
-            &[("", get(&self.reconciler_timers_enqueued))],
+            "helpdesk_worker_reconciler_timers_acted_total",
+            "Ticket timers that acted in the reconciler's drain rather than through a job.",
+            &[("", get(&self.reconciler_timers_acted))],
         );
         out
     }

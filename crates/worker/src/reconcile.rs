@@ -9,15 +9,17 @@
 use apalis::prelude::Data;
 use apalis_core::backend::Vacuum;
 use apalis_cron::{Schedule, Tick};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use helpdesk_core::Clock;
-use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, Job, JobQueue, TicketTimer};
-use helpdesk_core::outbox::{self, DueEmail};
-use helpdesk_core::ticket_timers::{self, DueTicket};
-use sqlx::{PgConnection, PgPool};
+use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue, TicketTimer};
+use helpdesk_core::outbox;
+use helpdesk_core::sla_store::SlaStore;
+use helpdesk_core::ticket_timers;
+use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
 
 use crate::metrics::{Metrics, increment};
 
@@ -53,8 +55,10 @@ impl Schedule<Utc> for EveryInterval {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("cannot list due outbox rows or ticket timers: {0}")]
+    #[error("cannot list due outbox rows: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("cannot run due ticket timers: {0}")]
+    Timers(#[from] helpdesk_core::CoreError),
     #[error(transparent)]
     Enqueue(#[from] EnqueueError),
 }
@@ -67,66 +71,14 @@ pub struct Reconciler {
     pub interval: Duration,
     /// Rows read, and jobs pushed, per page.
     pub batch: i64,
-    /// Most jobs of one kind a round pushes; the rest wait for the next round.
+    /// Most e-mail jobs a round pushes; the rest wait for the next round.
     pub max_per_round: usize,
+    /// Due tickets drained at once, each batch in a transaction of its own.
+    pub drain_concurrency: usize,
+    /// Tickets per drain transaction.
+    pub drain_batch: i64,
+    pub store: SlaStore,
     pub metrics: Arc<Metrics>,
-}
-
-/// A kind of due row the reconciler sweeps, and the job it queues for one.
-trait Due: Copy + Send + Sync + 'static {
-    type Job: Job;
-
-    /// Due rows at `now`, oldest first, after `after`.
-    fn page(
-        conn: &mut PgConnection,
-        now: DateTime<Utc>,
-        after: Option<Self>,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<Self>, sqlx::Error>> + Send;
-
-    /// The job for this row, deduplicated for `window`.
-    fn job(&self, window: Duration) -> Enqueue<Self::Job>;
-}
-
-/// One job per due *attempt* (the row's due instant), not per round: replicas dedupe on the same
-/// key, and a consumer that falls behind is not buried under a copy of every due e-mail each
-/// round. A job lost with Redis loses its key too and is queued again next round; a claim or a
-/// retry moves the due instant, which names a new attempt.
-impl Due for DueEmail {
-    type Job = DeliverEmail;
-
-    async fn page(
-        conn: &mut PgConnection,
-        now: DateTime<Utc>,
-        after: Option<Self>,
-        limit: i64,
-    ) -> Result<Vec<Self>, sqlx::Error> {
-        outbox::due_for_delivery(conn, now, after, limit).await
-    }
-
-    fn job(&self, window: Duration) -> Enqueue<DeliverEmail> {
-        let key = format!("outbox:{}:due:{}", self.id, self.next_attempt_at.timestamp_micros());
-        Enqueue::now(DeliverEmail { outbox_id: self.id }).once(key, window)
-    }
-}
-
-/// Keyed by ticket and instant, like the e-mails' attempts.
-impl Due for DueTicket {
-    type Job = TicketTimer;
-
-    async fn page(
-        conn: &mut PgConnection,
-        now: DateTime<Utc>,
-        after: Option<Self>,
-        limit: i64,
-    ) -> Result<Vec<Self>, sqlx::Error> {
-        ticket_timers::due_tickets(conn, now, after, limit).await
-    }
-
-    fn job(&self, window: Duration) -> Enqueue<TicketTimer> {
-        let timer = TicketTimer { ticket_id: self.id, due_at: self.next_timer_at };
-        Enqueue::now(timer).once(format!("reconcile:{}", timer.idempotency_key()), window)
-    }
 }
 
 /// The apalis-cron handler.
@@ -160,29 +112,21 @@ impl Reconciler {
         }
         let timers = self.run_ticket_timers().await?;
         if timers > 0 {
-            tracing::info!(count = timers, "reconciler queued due ticket timers");
+            tracing::info!(count = timers, "reconciler ran due ticket timers");
         }
         self.vacuum().await;
         Ok(Round { emails, timers })
     }
 
-    /// Pushes a delivery job for each due outbox row; returns how many.
+    /// Pushes a delivery job for each due outbox row, reading them a page at a time (each page
+    /// keyed after the last row of the one before) until a page comes back short or
+    /// `max_per_round` jobs are pushed; returns how many.
+    ///
+    /// One job per due *attempt* (the row's due instant), not per round: replicas dedupe on the
+    /// same key, and a consumer that falls behind is not buried under a copy of every due e-mail
+    /// each round. A job lost with Redis loses its key too and is queued again next round; a claim
+    /// or a retry moves the due instant, which names a new attempt.
     pub async fn run_outbox(&self) -> Result<usize, ReconcileError> {
-        let pushed = self.sweep::<DueEmail>().await?;
-        self.metrics.reconciler_enqueued.fetch_add(pushed as u64, Ordering::Relaxed);
-        Ok(pushed)
-    }
-
-    /// Pushes a job for each ticket whose next timer is due (DESIGN §3.3); returns how many.
-    pub async fn run_ticket_timers(&self) -> Result<usize, ReconcileError> {
-        let pushed = self.sweep::<DueTicket>().await?;
-        self.metrics.reconciler_timers_enqueued.fetch_add(pushed as u64, Ordering::Relaxed);
-        Ok(pushed)
-    }
-
-    /// Reads due rows a page at a time (each page keyed after the last row of the one before) and
-    /// pushes a job for each, until a page comes back short or `max_per_round` jobs are pushed.
-    async fn sweep<Row: Due>(&self) -> Result<usize, ReconcileError> {
         let now = self.clock.now();
         let page_len = usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX);
         let mut pushed = 0;
@@ -190,16 +134,67 @@ impl Reconciler {
         while pushed < self.max_per_round {
             let rows = {
                 let mut conn = self.pool.acquire().await?;
-                Row::page(&mut conn, now, after, self.batch).await?
+                outbox::due_for_delivery(&mut conn, now, after, self.batch).await?
             };
+            let jobs = rows
+                .iter()
+                .map(|row| {
+                    let key = format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros());
+                    Enqueue::now(DeliverEmail { outbox_id: row.id }).once(key, self.dedupe_window())
+                })
+                .collect();
             pushed += rows.len();
-            self.queue.push_all(rows.iter().map(|row| row.job(self.dedupe_window())).collect()).await?;
+            self.queue.push_all(jobs).await?;
             if rows.len() < page_len {
                 break;
             }
             after = rows.last().copied();
         }
+        self.metrics.reconciler_enqueued.fetch_add(pushed as u64, Ordering::Relaxed);
         Ok(pushed)
+    }
+
+    /// Runs the timers of every ticket that is due (DESIGN §3.3), in batches straight from
+    /// PostgreSQL, `drain_concurrency` at a time, until none is left or the round has used 90 % of
+    /// its interval (the next round carries on); returns how many timers acted.
+    ///
+    /// Draining rather than queueing a job per ticket: a backlog (100,000 reminders after an
+    /// outage) then costs one transaction per batch instead of one per ticket, and nothing is left
+    /// in Redis to duplicate or lose. Replicas drain side by side (`SKIP LOCKED`). A ticket whose
+    /// timers fail is skipped for the rest of the round and retried in the next one.
+    pub async fn run_ticket_timers(&self) -> Result<usize, ReconcileError> {
+        let deadline = tokio::time::Instant::now() + self.interval.mul_f64(0.9).max(Duration::from_millis(500));
+        let skip = Arc::new(std::sync::Mutex::new(Vec::<Uuid>::new()));
+        let drains = (0..self.drain_concurrency.max(1)).map(|_| self.drain(deadline, skip.clone()));
+        let mut acted = 0;
+        for result in futures_util::future::join_all(drains).await {
+            acted += result?;
+        }
+        self.metrics.reconciler_timers_acted.fetch_add(acted as u64, Ordering::Relaxed);
+        Ok(acted)
+    }
+
+    async fn drain(
+        &self,
+        deadline: tokio::time::Instant,
+        skip: Arc<std::sync::Mutex<Vec<Uuid>>>,
+    ) -> Result<usize, ReconcileError> {
+        let mut acted = 0;
+        while tokio::time::Instant::now() < deadline {
+            let skipped = skip.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            let batch =
+                ticket_timers::run_due_batch(&self.pool, &self.store, self.clock.now(), self.drain_batch, &skipped)
+                    .await?;
+            acted += batch.timers;
+            for (ticket, error) in batch.failed {
+                tracing::warn!(%ticket, error = %error, "ticket timers failed; skipped until the next round");
+                skip.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(ticket);
+            }
+            if batch.tickets == 0 {
+                break;
+            }
+        }
+        Ok(acted)
     }
 
     /// How long a queued job's key keeps the reconciler from queueing the same work again: long

@@ -45,8 +45,12 @@ pub struct WorkerSettings {
     pub reconcile_interval: Duration,
     /// Rows the reconciler reads, and jobs it pushes, per page.
     pub reconcile_batch: i64,
-    /// Most jobs of each kind (e-mails, ticket timers) one reconciler round queues.
+    /// Most e-mail jobs one reconciler round queues.
     pub reconcile_max_per_round: usize,
+    /// Transactions the reconciler's drain of due ticket timers runs at once.
+    pub drain_concurrency: usize,
+    /// Tickets per drain transaction.
+    pub drain_batch: i64,
     /// E-mails sent at once by this process.
     pub email_concurrency: usize,
     /// Ticket-timer jobs run at once by this process; each holds a database connection for one
@@ -78,6 +82,8 @@ impl Default for WorkerSettings {
             reconcile_interval: Duration::from_secs(60),
             reconcile_batch: 2000,
             reconcile_max_per_round: 200_000,
+            drain_concurrency: 4,
+            drain_batch: 100,
             email_concurrency: 32,
             timer_concurrency: 8,
             fetch_batch: 50,

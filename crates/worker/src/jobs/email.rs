@@ -5,7 +5,7 @@
 //! out only if the process dies between the server's "250 OK" and that update, and then it
 //! carries the same `Message-ID`.
 
-use apalis::prelude::Data;
+use apalis::prelude::{Data, TaskId};
 use chrono::{DateTime, Utc};
 use helpdesk_core::Clock;
 use helpdesk_core::jobs::{DeliverEmail, Enqueue, JobQueue};
@@ -13,6 +13,7 @@ use helpdesk_core::outbox::{self, ClaimedEmail};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::metrics::{Metrics, increment};
@@ -50,9 +51,15 @@ pub struct EmailDelivery {
     pub metrics: Arc<Metrics>,
 }
 
-/// The apalis handler for the e-mail queue.
-pub async fn deliver_email(job: DeliverEmail, delivery: Data<EmailDelivery>) -> Result<(), EmailJobError> {
-    let result = delivery.deliver(job.outbox_id).await;
+/// The apalis handler for the e-mail queue. Every outcome is logged with the job's id (and the
+/// outbox row's); the lines for a sent, retried or failed e-mail come from [`EmailDelivery`].
+pub async fn deliver_email(
+    job: DeliverEmail,
+    task: TaskId,
+    delivery: Data<EmailDelivery>,
+) -> Result<(), EmailJobError> {
+    let span = tracing::info_span!("email_job", job = %task, outbox_id = %job.outbox_id);
+    let result = delivery.deliver(job.outbox_id).instrument(span).await;
     let metrics = &delivery.metrics;
     match &result {
         Ok(outcome) => {
@@ -66,7 +73,7 @@ pub async fn deliver_email(job: DeliverEmail, delivery: Data<EmailDelivery>) -> 
         }
         Err(error) => {
             increment(&metrics.email_jobs.failed);
-            tracing::warn!(error = %error, "e-mail job failed; it will be retried");
+            tracing::warn!(job = %task, outbox_id = %job.outbox_id, error = %error, "e-mail job failed; it will be retried");
         }
     }
     result.map(|_| ())
@@ -79,7 +86,7 @@ impl EmailDelivery {
         let Some(email) =
             outbox::claim_for_delivery(&mut conn, id, self.clock.now(), self.policy.lease).await.map_err(db)?
         else {
-            tracing::debug!(outbox_id = %id, "outbox row not due or already handled; skipping");
+            tracing::info!(outbox_id = %id, "e-mail job: nothing to do (already sent, failed, not due or leased)");
             return Ok(Delivery::Skipped);
         };
         // Do not hold a pooled connection through the SMTP conversation.

@@ -1,11 +1,21 @@
-//! Throughput of the e-mail path against the in-process SMTP sink. Ignored by default; run with
-//! `cargo test -p helpdesk-worker --release --test worker -- --ignored --nocapture bench`.
+//! Throughput benchmarks, ignored by default; run them in release:
+//! `cargo test -p helpdesk-worker --release --test worker -- --ignored --nocapture bench`
+//! (one at a time with the test's name instead of `bench`). They print figures and assert only
+//! correctness (everything delivered, once), never speed.
 
+use chrono::{TimeDelta, Utc};
 use helpdesk_core::jobs::{DeliverEmail, Enqueue};
+use helpdesk_core::{Clock, Config};
+use helpdesk_worker::Worker;
+use helpdesk_worker::settings::WorkerSettings;
 use serde_json::json;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use uuid::Uuid;
 
-use crate::helpers::spawn_app;
+use crate::fixtures::{reminded, waiting_tickets};
+use crate::helpers::{base_database_url, desk, load, redis_url, spawn_app};
+use crate::smtp_server::SmtpServer;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark"]
@@ -27,4 +37,92 @@ async fn bench_emails_delivered_per_second() {
     println!("delivered {COUNT} e-mails in {elapsed:.2?}: {:.0} e-mails/s", COUNT as f64 / elapsed.as_secs_f64());
     assert_eq!(app.smtp.count_by_message_id().len(), COUNT as usize);
     app.finish().await;
+}
+
+/// 100,000 tickets whose R8 reminder is due (`BENCH_REMINDERS` to change the number), found by a
+/// worker that starts with the production settings, as after an outage: the start-up
+/// reconciliation queues them, the timer jobs write the reminders, the e-mail jobs deliver them
+/// to the in-process SMTP sink. Prints when each stage finished, counted from the worker's start.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn bench_a_hundred_thousand_due_reminders_end_to_end() {
+    let count: i64 = std::env::var("BENCH_REMINDERS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let smtp = SmtpServer::start().await;
+    let id = Uuid::now_v7().simple().to_string();
+    let database = format!("{}/helpdesk_test_{id}", base_database_url());
+    let pool = helpdesk_core::db::connect_and_migrate(&database, 5).await.unwrap();
+    let desk = desk(&pool, "pro", 1).await;
+    let seeding = Instant::now();
+    let tickets = waiting_tickets(&pool, &desk, Utc::now() - TimeDelta::minutes(1), count).await;
+    sqlx::query("VACUUM ANALYZE tickets").execute(&pool).await.unwrap();
+    println!("seeded {count} waiting tickets in {:.1?}", seeding.elapsed());
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT id, next_timer_at FROM tickets WHERE next_timer_at <= now() ORDER BY next_timer_at, id LIMIT 2000",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    println!("the sweep's first page with {count} due:\n  {}", plan.join("\n  "));
+
+    let vars: HashMap<String, String> = [
+        ("DATABASE_URL", database.clone()),
+        ("REDIS_URL", redis_url()),
+        ("HELPDESK_REDIS_PREFIX", format!("test:{id}")),
+        ("SMTP_URL", smtp.url()),
+        ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".to_owned()),
+        ("HELPDESK_DEV_MODE", "true".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_map(&vars).unwrap();
+    let mut settings = WorkerSettings::from_env().unwrap();
+    settings.name = format!("bench-{id}");
+    let started = Instant::now();
+    let worker = Worker::build(&config, settings, Clock::system()).await.unwrap();
+    let metrics = worker.metrics();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    // Progress from the worker's own counters: polling the database would take CPU from it.
+    let mut handled = None;
+    let acted = || load(&metrics.reconciler_timers_acted) + load(&metrics.timers_acted);
+    // The reminders, and the two e-mails the template ticket's opening and reply caused.
+    let emails = count as u64 + 2;
+    loop {
+        if handled.is_none() && acted() >= count as u64 {
+            handled = Some(started.elapsed());
+        }
+        if handled.is_some() && load(&metrics.emails_sent) >= emails {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(900), "gave up after 15 minutes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered = started.elapsed();
+    let _ = stop.send(());
+    let _ = handle.await;
+    let rate = |d: Duration| count as f64 / d.as_secs_f64();
+    let handled = handled.unwrap_or(delivered);
+    println!(
+        "reminders written (ticket, timeline, outbox), counted from the worker's start: {handled:.1?} ({:.0}/s), {} by the reconciler's drain",
+        rate(handled),
+        load(&metrics.reconciler_timers_acted)
+    );
+    println!("reminder e-mails delivered: {delivered:.1?} ({:.0}/s end to end)", rate(delivered));
+    assert_eq!(reminded(&pool, &tickets).await, count);
+    let by_message_id = smtp.count_by_message_id();
+    println!(
+        "messages at the SMTP sink: {}, duplicates: {}",
+        by_message_id.len(),
+        by_message_id.values().map(|n| n - 1).sum::<usize>()
+    );
+    assert!(by_message_id.values().all(|n| *n == 1));
+    drop(pool);
+    if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
+        let drop = format!("DROP DATABASE IF EXISTS \"helpdesk_test_{id}\" WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+    }
 }

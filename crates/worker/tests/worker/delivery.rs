@@ -168,3 +168,30 @@ async fn two_workers_deliver_two_hundred_emails_without_duplicates() {
     assert!(app.workers.iter().all(|w| load(&w.metrics.emails_sent) > 0), "both workers took a share");
     app.finish().await;
 }
+
+/// apalis-redis's fetch moves every due job of a queue in one Lua call, which Redis refuses
+/// beyond ~8,000 values; the worker moves them in chunks itself. 8,500 jobs put straight
+/// into apalis's scheduled set (as delayed jobs that fell due together while no worker ran) must
+/// all run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_jobs_falling_due_at_once_than_one_lua_call_can_move_all_run() {
+    const JOBS: u64 = 8_500;
+    let app = spawn_app().await;
+    let mut storage = app.queue.storage::<DeliverEmail>();
+    let due = u64::try_from(chrono::Utc::now().timestamp()).unwrap() + 1;
+    // Jobs for rows that do not exist: each run is a quick no-op, and counts as processed.
+    let tasks: Vec<_> = (0..JOBS)
+        .map(|_| TaskBuilder::new(DeliverEmail { outbox_id: uuid::Uuid::now_v7() }).run_at_timestamp(due).build())
+        .collect();
+    storage.push_all(futures_util::stream::iter(tasks)).await.unwrap();
+    let processed = |m: &helpdesk_worker::metrics::Metrics| load(&m.email_jobs.processed);
+    for _ in 0..1200 {
+        if app.total(processed) >= JOBS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.total(processed), JOBS, "the queue stalled");
+    assert_eq!(app.total(|m| load(&m.email_jobs.failed)), 0);
+    app.finish().await;
+}

@@ -261,58 +261,63 @@ pub struct SentRow {
     pub message_id: Option<String>,
 }
 
+/// An organisation on `plan` with one customer, and `agents` agents, in `pool`'s database.
+pub async fn desk(pool: &PgPool, plan: &str, agents: usize) -> Desk {
+    use helpdesk_core::accounts::Caller;
+    use helpdesk_domain::accounts::Role;
+    helpdesk_core::sla_store::SlaStore::ensure_seeded(pool).await.unwrap();
+    let organization_id = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO organizations (id, name) VALUES ($1, $2)",
+        organization_id,
+        format!("Org {organization_id}")
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "INSERT INTO contracts (id, organization_id, plan_id, starts_on, signup_code) SELECT $1, $2, id, '2020-01-01', $3 FROM plans WHERE code = $4",
+        Uuid::now_v7(),
+        organization_id,
+        format!("code-{organization_id}"),
+        plan
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let customer = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO users (id, email, name, password_hash, role, organization_id, locale, terms_version, terms_accepted_at) VALUES ($1, $2, 'Ana Cliente', 'x', 'customer', $3, 'pt-BR', '2026-01', now())",
+        customer,
+        format!("customer-{customer}@example.com"),
+        organization_id
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let mut staff = Vec::new();
+    for index in 0..agents {
+        let agent = Uuid::now_v7();
+        sqlx::query!(
+            "INSERT INTO users (id, email, name, password_hash, role, locale) VALUES ($1, $2, $3, 'x', 'agent', 'en')",
+            agent,
+            format!("agent{index}-{agent}@kadix.test"),
+            format!("Agent {index}")
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        staff.push(Caller { user_id: agent, role: Role::Agent, organization_id: None });
+    }
+    Desk {
+        customer: Caller { user_id: customer, role: Role::Customer, organization_id: Some(organization_id) },
+        agents: staff,
+    }
+}
+
 impl TestApp {
     pub async fn desk(&self, plan: &str, agents: usize) -> Desk {
-        use helpdesk_core::accounts::Caller;
-        use helpdesk_domain::accounts::Role;
-        helpdesk_core::sla_store::SlaStore::ensure_seeded(&self.pool).await.unwrap();
-        let organization_id = Uuid::now_v7();
-        sqlx::query!(
-            "INSERT INTO organizations (id, name) VALUES ($1, $2)",
-            organization_id,
-            format!("Org {organization_id}")
-        )
-        .execute(&self.pool)
-        .await
-        .unwrap();
-        sqlx::query!(
-            "INSERT INTO contracts (id, organization_id, plan_id, starts_on, signup_code) SELECT $1, $2, id, '2020-01-01', $3 FROM plans WHERE code = $4",
-            Uuid::now_v7(),
-            organization_id,
-            format!("code-{organization_id}"),
-            plan
-        )
-        .execute(&self.pool)
-        .await
-        .unwrap();
-        let customer = Uuid::now_v7();
-        sqlx::query!(
-            "INSERT INTO users (id, email, name, password_hash, role, organization_id, locale, terms_version, terms_accepted_at) VALUES ($1, $2, 'Ana Cliente', 'x', 'customer', $3, 'pt-BR', '2026-01', now())",
-            customer,
-            format!("customer-{customer}@example.com"),
-            organization_id
-        )
-        .execute(&self.pool)
-        .await
-        .unwrap();
-        let mut staff = Vec::new();
-        for index in 0..agents {
-            let agent = Uuid::now_v7();
-            sqlx::query!(
-                "INSERT INTO users (id, email, name, password_hash, role, locale) VALUES ($1, $2, $3, 'x', 'agent', 'en')",
-                agent,
-                format!("agent{index}-{agent}@kadix.test"),
-                format!("Agent {index}")
-            )
-            .execute(&self.pool)
-            .await
-            .unwrap();
-            staff.push(Caller { user_id: agent, role: Role::Agent, organization_id: None });
-        }
-        Desk {
-            customer: Caller { user_id: customer, role: Role::Customer, organization_id: Some(organization_id) },
-            agents: staff,
-        }
+        desk(&self.pool, plan, agents).await
     }
 
     /// The outbox rows of one template about one ticket, oldest first.

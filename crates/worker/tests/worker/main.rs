@@ -5,10 +5,13 @@
 
 mod bench;
 mod delivery;
+mod fixtures;
 mod health;
 mod helpers;
 mod notifications;
+mod private_redis;
 mod reconcile;
 mod resilience;
 mod smtp_server;
 mod ticket_timers;
+mod upgrade;

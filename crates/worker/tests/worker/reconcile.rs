@@ -88,6 +88,9 @@ async fn rounds_with_nobody_consuming_queue_each_due_email_once() {
         // Pages of 3: the round reads all 10 rows in 4 pages.
         batch: 3,
         max_per_round: 1000,
+        drain_concurrency: 1,
+        drain_batch: 10,
+        store: helpdesk_core::sla_store::SlaStore::default(),
         metrics: Arc::new(helpdesk_worker::metrics::Metrics::default()),
     };
     assert_eq!(reconciler.run().await.unwrap().emails, 10, "every due e-mail in one round");

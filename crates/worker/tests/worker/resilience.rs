@@ -1,16 +1,18 @@
-//! The real `helpdesk-worker` binary, killed with SIGKILL in the middle of a burst: every e-mail is
-//! still delivered, and the only duplicates are e-mails that were in flight at the kill.
-use crate::helpers::{base_database_url, redis_url};
-use crate::smtp_server::SmtpServer;
-use chrono::Utc;
+//! The real `helpdesk-worker` binary under failure: killed with SIGKILL in the middle of a burst of
+//! reminders, Redis flushed with timers pending, PostgreSQL and SMTP going away, two processes on
+//! the same queues. Timers are tickets made by the core operations whose instants fall due on the
+//! system clock, which is what the binary reads.
+use crate::fixtures::{emergency_ticket, reminded, waiting_tickets};
+use crate::helpers::{Desk, base_database_url, desk, redis_url};
+use crate::private_redis::PrivateRedis;
+use crate::smtp_server::{Mode, SmtpServer};
+use chrono::{TimeDelta, Utc};
 use helpdesk_core::outbox::{self, NewEmail};
 use serde_json::json;
 use sqlx::PgPool;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-const EMAILS: i64 = 1000;
 
 /// A worker process that is killed when the test ends, even when it fails.
 struct WorkerProcess(Child);
@@ -48,11 +50,11 @@ fn spawn_worker(vars: &[(&str, String)], name: &str) -> WorkerProcess {
     )
 }
 
-/// The environment of a worker process on this test's database, Redis prefix and SMTP server.
-fn worker_env(database_url: &str, prefix: &str, smtp: &SmtpServer) -> Vec<(&'static str, String)> {
+/// The environment of a worker process on this test's database, Redis and SMTP server.
+fn worker_env(database_url: &str, redis: &str, prefix: &str, smtp: &SmtpServer) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL", database_url.to_owned()),
-        ("REDIS_URL", redis_url()),
+        ("REDIS_URL", redis.to_owned()),
         ("HELPDESK_REDIS_PREFIX", prefix.to_owned()),
         ("SMTP_URL", smtp.url()),
         ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".to_owned()),
@@ -63,6 +65,14 @@ fn worker_env(database_url: &str, prefix: &str, smtp: &SmtpServer) -> Vec<(&'sta
     ]
 }
 
+/// A fresh database for one test, with a Premium customer (who may open emergencies) and an agent.
+async fn database(id: &str) -> (String, PgPool, Desk) {
+    let url = format!("{}/helpdesk_test_{id}", base_database_url());
+    let pool = helpdesk_core::db::connect_and_migrate(&url, 5).await.unwrap();
+    let desk = desk(&pool, "premium", 1).await;
+    (url, pool, desk)
+}
+
 async fn count(pool: &PgPool, status: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE status = $1")
         .bind(status)
@@ -71,24 +81,20 @@ async fn count(pool: &PgPool, status: &str) -> i64 {
         .unwrap()
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn count_template(pool: &PgPool, template: &str, status: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE template = $1 AND status = $2")
+        .bind(template)
+        .bind(status)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_mid_delivery_loses_nothing_and_duplicates_only_what_was_in_flight() {
-    let smtp = SmtpServer::start().await;
-    let id = Uuid::now_v7().simple().to_string();
-    let database_url = format!("{}/helpdesk_test_{id}", base_database_url());
-    let pool = helpdesk_core::db::connect_and_migrate(&database_url, 5).await.unwrap();
+async fn insert_emails(pool: &PgPool, prefix: &str, count: i64) {
     let mut tx = pool.begin().await.unwrap();
-    for i in 0..EMAILS {
+    for i in 0..count {
         let email = NewEmail {
-            idempotency_key: format!("bulk:{i}"),
+            idempotency_key: format!("{prefix}:{i}"),
             to_address: "ana@example.com",
             to_name: Some("Ana"),
             locale: "pt-BR",
@@ -98,38 +104,83 @@ async fn kill_9_mid_delivery_loses_nothing_and_duplicates_only_what_was_in_fligh
         outbox::enqueue(&mut tx, email, Utc::now()).await.unwrap();
     }
     tx.commit().await.unwrap();
+}
 
-    let vars = worker_env(&database_url, &format!("test:{id}"), &smtp);
+/// The dead worker's leases would expire after 5 minutes; let that time pass now.
+async fn expire_leases(pool: &PgPool) {
+    sqlx::query("UPDATE email_outbox SET next_attempt_at = now() WHERE status = 'pending'")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every ticket's reminder is recorded once on the ticket, written once to the outbox and
+/// noted once on its timeline.
+async fn assert_one_reminder_each(pool: &PgPool, tickets: &[Uuid]) {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM email_outbox e WHERE e.template = 'ticket_reminder' AND e.payload->>'ticket_id' = t.id::text),
+                (SELECT count(*) FROM ticket_events v WHERE v.ticket_id = t.id AND v.kind = 'reminder_sent')
+         FROM tickets t WHERE t.id = ANY($1)",
+    )
+    .bind(tickets)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), tickets.len());
+    assert!(rows.iter().all(|r| *r == (1, 1)), "a reminder twice, or none: {:?}", rows.iter().find(|r| **r != (1, 1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_amid_a_thousand_reminders_loses_none_and_duplicates_only_what_was_in_flight() {
+    const REMINDERS: i64 = 1000;
+    let smtp = SmtpServer::start().await;
+    let id = Uuid::now_v7().simple().to_string();
+    let (database_url, pool, desk) = database(&id).await;
+    let tickets = waiting_tickets(&pool, &desk, Utc::now() - TimeDelta::minutes(1), REMINDERS).await;
+
+    let vars = worker_env(&database_url, &redis_url(), &format!("test:{id}"), &smtp);
     let mut first = spawn_worker(&vars, &format!("first-{id}"));
-    wait_until("the first deliveries", Duration::from_secs(60), async || smtp.messages().len() >= 200).await;
+    wait_until("the first reminders", Duration::from_secs(90), async || smtp.count() >= 200).await;
     first.kill(); // SIGKILL: no chance to finish anything
 
-    let delivered_before_kill = smtp.messages().len() as i64;
-    assert!(delivered_before_kill < EMAILS, "the kill must land mid-burst to prove anything");
-    // Claimed by the dead worker but never marked sent: the most that may arrive twice.
+    let delivered_before_kill = smtp.count() as i64;
+    assert!(delivered_before_kill < REMINDERS, "the kill must land mid-burst to prove anything");
+    // Claimed by the dead worker but never marked sent: the most that may arrive twice. (A timer
+    // job cut off mid-transaction is rolled back by PostgreSQL and simply runs again.)
     let in_flight: i64 =
         sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE status = 'pending' AND attempts > 0")
             .fetch_one(&pool)
             .await
             .unwrap();
-    // The dead worker's leases would expire after 5 minutes; let that time pass now.
-    sqlx::query("UPDATE email_outbox SET next_attempt_at = now() WHERE status = 'pending'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let reminded_before_restart = reminded(&pool, &tickets).await;
+    expire_leases(&pool).await;
 
     let mut second = spawn_worker(&vars, &format!("second-{id}"));
-    wait_until("every e-mail to be sent", Duration::from_secs(120), async || count(&pool, "sent").await == EMAILS)
-        .await;
+    wait_until("every reminder to be sent", Duration::from_secs(120), async || {
+        count_template(&pool, "ticket_reminder", "sent").await == REMINDERS
+    })
+    .await;
     // Give stragglers a moment to show up as duplicates before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     second.kill();
 
+    assert_eq!(reminded(&pool, &tickets).await, REMINDERS);
+    assert_one_reminder_each(&pool, &tickets).await;
     let by_message_id = smtp.count_by_message_id();
-    assert_eq!(by_message_id.len() as i64, EMAILS, "every e-mail arrived");
+    // The reminders, plus the e-mails the ticket's opening and the agent's reply caused.
+    assert_eq!(by_message_id.len() as i64, count(&pool, "sent").await, "every e-mail arrived");
     let duplicates: i64 = by_message_id.values().map(|n| *n as i64 - 1).sum();
     eprintln!(
-        "delivered before the kill: {delivered_before_kill}; in flight at the kill: {in_flight}; duplicates: {duplicates}"
+        "delivered before the kill: {delivered_before_kill}; reminders recorded then: {reminded_before_restart}; \
+         e-mails in flight at the kill: {in_flight}; duplicates: {duplicates}"
     );
     assert!(
         duplicates <= in_flight,
@@ -139,7 +190,8 @@ async fn kill_9_mid_delivery_loses_nothing_and_duplicates_only_what_was_in_fligh
 }
 
 /// A TCP proxy the test can cut and restore, standing in for a PostgreSQL restart without
-/// disturbing the other tests that share the server.
+/// disturbing the other tests that share the server: every open connection drops at once and new
+/// ones are refused, which is what clients of a restarting server see.
 struct CuttableProxy {
     address: std::net::SocketAddr,
     up: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -173,7 +225,6 @@ impl CuttableProxy {
         Self { address, up, generation }
     }
 
-    /// Drops every open connection and refuses new ones, as a stopped server would.
     fn cut(&self) {
         self.up.store(false, std::sync::atomic::Ordering::SeqCst);
         self.generation.send_modify(|g| *g += 1);
@@ -186,107 +237,75 @@ impl CuttableProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_rides_out_an_smtp_outage_and_a_database_restart_without_restarting() {
-    use crate::smtp_server::Mode;
     let smtp = SmtpServer::start().await;
     let id = Uuid::now_v7().simple().to_string();
-    let database = format!("helpdesk_test_{id}");
-    let direct_url = format!("{}/{database}", base_database_url());
-    let pool = helpdesk_core::db::connect_and_migrate(&direct_url, 5).await.unwrap();
+    let (direct_url, pool, desk) = database(&id).await;
     let upstream = base_database_url().rsplit('@').next().unwrap_or("127.0.0.1:5432").trim_end_matches('/').to_owned();
     let proxy = CuttableProxy::start(upstream).await;
-    let proxied_url = format!("postgres://postgres@{}/{database}", proxy.address);
-    let vars = worker_env(&proxied_url, &format!("test:{id}"), &smtp);
-    let insert = |key: String| {
-        let pool = pool.clone();
-        async move {
-            let mut conn = pool.acquire().await.unwrap();
-            let email = NewEmail {
-                idempotency_key: key,
-                to_address: "ana@example.com",
-                to_name: None,
-                locale: "en",
-                template: "welcome",
-                payload: json!({ "name": "Ana" }),
-            };
-            outbox::enqueue(&mut conn, email, Utc::now()).await.unwrap();
-        }
-    };
+    let proxied_url = direct_url.replacen(
+        base_database_url().rsplit('@').next().unwrap_or("127.0.0.1:5432").trim_end_matches('/'),
+        &proxy.address.to_string(),
+        1,
+    );
+    let vars = worker_env(&proxied_url, &redis_url(), &format!("test:{id}"), &smtp);
     let mut worker = spawn_worker(&vars, &format!("outage-{id}"));
 
     // 1. SMTP is down: the attempt fails, the e-mail stays pending with the error recorded.
     smtp.set_mode(Mode::Down);
-    insert("outage:smtp".to_owned()).await;
+    insert_emails(&pool, "outage:smtp", 1).await;
     wait_until("a failed attempt", Duration::from_secs(30), async || {
-        sqlx::query_scalar::<_, i32>("SELECT attempts FROM email_outbox WHERE idempotency_key = 'outage:smtp'")
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM email_outbox WHERE attempts >= 1 AND last_error IS NOT NULL")
             .fetch_one(&pool)
             .await
             .unwrap()
-            >= 1
-            && sqlx::query_scalar::<_, Option<String>>(
-                "SELECT last_error FROM email_outbox WHERE idempotency_key = 'outage:smtp'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-            .is_some()
+            == 1
     })
     .await;
     assert_eq!(count(&pool, "pending").await, 1, "a transient failure is retried, not given up");
     // SMTP returns; the back-off (30 s) is let run out.
     smtp.set_mode(Mode::Accept);
-    sqlx::query("UPDATE email_outbox SET next_attempt_at = now() WHERE status = 'pending'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    expire_leases(&pool).await;
     wait_until("delivery after the SMTP outage", Duration::from_secs(30), async || count(&pool, "sent").await == 1)
         .await;
 
     // 2. PostgreSQL goes away (every connection dropped, new ones refused) while e-mails are
-    //    written through another route; then it comes back.
+    //    written through another route and ten reminders fall due; then it comes back.
     proxy.cut();
-    for i in 0..20 {
-        insert(format!("outage:db:{i}")).await;
-    }
+    insert_emails(&pool, "outage:db", 20).await;
+    let tickets = waiting_tickets(&pool, &desk, Utc::now() + TimeDelta::seconds(1), 10).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(count(&pool, "sent").await, 1, "nothing can be delivered while the database is unreachable");
+    assert_eq!(reminded(&pool, &tickets).await, 0);
     assert!(worker.is_running(), "the worker keeps running through the outage");
     proxy.restore();
     wait_until("delivery after the database returns", Duration::from_secs(60), async || {
-        count(&pool, "sent").await == 21
+        count_template(&pool, "ticket_reminder", "sent").await == 10 && count(&pool, "pending").await == 0
     })
     .await;
     assert!(worker.is_running(), "recovered without a restart");
     worker.kill();
-    assert_eq!(smtp.count_by_message_id().len(), 21);
+    assert_eq!(reminded(&pool, &tickets).await, 10);
+    assert_one_reminder_each(&pool, &tickets).await;
+    assert_eq!(count_template(&pool, "welcome", "sent").await, 21);
+    assert_eq!(smtp.count_by_message_id().len() as i64, count(&pool, "sent").await);
+    assert!(smtp.count_by_message_id().values().all(|n| *n == 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wiping_redis_with_retries_pending_loses_no_email() {
-    use crate::smtp_server::Mode;
+async fn flushall_with_timers_and_retries_pending_loses_nothing() {
+    let redis = PrivateRedis::start().await;
     let smtp = SmtpServer::start().await;
     let id = Uuid::now_v7().simple().to_string();
-    let database_url = format!("{}/helpdesk_test_{id}", base_database_url());
-    let pool = helpdesk_core::db::connect_and_migrate(&database_url, 5).await.unwrap();
-    let prefix = format!("test:{id}");
-    let vars = worker_env(&database_url, &prefix, &smtp);
+    let (database_url, pool, desk) = database(&id).await;
+    // A reconciler every 5 s: the bound on how late a timer whose job was flushed can be.
+    let mut vars = worker_env(&database_url, &redis.url(), "helpdesk", &smtp);
+    vars.retain(|(name, _)| *name != "HELPDESK_RECONCILE_SECONDS");
+    vars.push(("HELPDESK_RECONCILE_SECONDS", "5".to_owned()));
     let mut worker = spawn_worker(&vars, &format!("flush-{id}"));
+
+    // E-mail retries waiting in Redis: SMTP refuses, every e-mail fails once and is rescheduled.
     smtp.set_mode(Mode::Down);
-    {
-        let mut tx = pool.begin().await.unwrap();
-        for i in 0..20 {
-            let email = NewEmail {
-                idempotency_key: format!("flush:{i}"),
-                to_address: "ana@example.com",
-                to_name: None,
-                locale: "en",
-                template: "welcome",
-                payload: json!({ "name": "Ana" }),
-            };
-            outbox::enqueue(&mut tx, email, Utc::now()).await.unwrap();
-        }
-        tx.commit().await.unwrap();
-    }
-    // Every e-mail fails once; each now waits for its retry, a delayed job in Redis.
+    insert_emails(&pool, "flush", 20).await;
     wait_until("a failed attempt on every e-mail", Duration::from_secs(30), async || {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM email_outbox WHERE attempts >= 1 AND last_error IS NOT NULL")
             .fetch_one(&pool)
@@ -295,21 +314,111 @@ async fn wiping_redis_with_retries_pending_loses_no_email() {
             == 20
     })
     .await;
-
-    // FLUSHALL, for this deployment: every key under its prefix (tests share one Redis).
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut redis).await.unwrap();
-    assert!(!keys.is_empty(), "the retries were queued in Redis");
-    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await.unwrap();
-
-    // SMTP comes back and the back-off runs out; only PostgreSQL remembers the e-mails now.
+    // Timers waiting in Redis as delayed jobs: fifty reminders and an emergency's breach, all due
+    // a few seconds from now. The worker hears of them from PostgreSQL and schedules them.
+    let due = Utc::now() + TimeDelta::seconds(6);
+    let tickets = waiting_tickets(&pool, &desk, due, 50).await;
+    let emergency = emergency_ticket(&pool, &desk, due).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(Utc::now() < due, "the flush must come before the timers are due");
+    assert!(redis.keys().await > 0, "jobs are queued in Redis");
+    redis.flush_all().await;
     smtp.set_mode(Mode::Accept);
-    sqlx::query("UPDATE email_outbox SET next_attempt_at = now() WHERE status = 'pending'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    wait_until("every e-mail after the wipe", Duration::from_secs(60), async || count(&pool, "sent").await == 20).await;
+    expire_leases(&pool).await; // the e-mails' back-off (30 s) runs out
+
+    // Only PostgreSQL remembers anything now.
+    wait_until("every timer and every e-mail after the flush", Duration::from_secs(60), async || {
+        reminded(&pool, &tickets).await == 50
+            && count_template(&pool, "sla_breached", "sent").await == 1
+            && count(&pool, "pending").await == 0
+    })
+    .await;
+    let late = Utc::now() - due;
+    assert!(worker.is_running());
     worker.kill();
-    assert_eq!(smtp.count_by_message_id().len(), 20);
+    eprintln!("every timer fired and every e-mail went out {} s after the timers were due", late.num_seconds());
+    assert!(late < TimeDelta::seconds(60), "within about a minute");
+    assert_one_reminder_each(&pool, &tickets).await;
+    let emergency_alerts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ticket_events WHERE ticket_id = $1 AND kind = 'sla_alert' AND data->>'alert' = 'first_response_breached'",
+    )
+    .bind(emergency)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(emergency_alerts, 1);
+    let by_message_id = smtp.count_by_message_id();
+    assert_eq!(by_message_id.len() as i64, count(&pool, "sent").await);
+    assert!(by_message_id.values().all(|n| *n == 1), "nothing twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_on_the_same_queues_send_nothing_twice() {
+    const REMINDERS: i64 = 300;
+    let smtp = SmtpServer::start().await;
+    let id = Uuid::now_v7().simple().to_string();
+    let (database_url, pool, desk) = database(&id).await;
+    let tickets = waiting_tickets(&pool, &desk, Utc::now() - TimeDelta::minutes(1), REMINDERS).await;
+    insert_emails(&pool, "pair", 100).await;
+    let vars = worker_env(&database_url, &redis_url(), &format!("test:{id}"), &smtp);
+    let mut one = spawn_worker(&vars, &format!("one-{id}"));
+    let mut two = spawn_worker(&vars, &format!("two-{id}"));
+    wait_until("every e-mail", Duration::from_secs(90), async || {
+        count_template(&pool, "ticket_reminder", "sent").await == REMINDERS && count(&pool, "pending").await == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // a few more rounds of both reconcilers
+    assert!(one.is_running() && two.is_running());
+    one.kill();
+    two.kill();
+    assert_one_reminder_each(&pool, &tickets).await;
+    let by_message_id = smtp.count_by_message_id();
+    assert_eq!(by_message_id.len() as i64, count(&pool, "sent").await);
+    assert!(by_message_id.len() as i64 >= REMINDERS + 100);
+    assert!(by_message_id.values().all(|n| *n == 1), "an e-mail sent twice");
+    // Both took part (otherwise this would prove nothing about replicas).
+    let logs: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|name| std::fs::read_to_string(std::env::temp_dir().join(format!("{name}-{id}.log"))).unwrap_or_default())
+        .collect();
+    assert!(logs.iter().all(|log| log.contains("e-mail sent")), "one of the workers sent nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_taking_jobs_and_finishes_those_in_flight() {
+    let smtp = SmtpServer::start().await;
+    smtp.set_answer_delay(Duration::from_secs(2)); // every send stays in flight for 2 s
+    let id = Uuid::now_v7().simple().to_string();
+    let (database_url, pool, _) = database(&id).await;
+    let mut vars = worker_env(&database_url, &redis_url(), &format!("test:{id}"), &smtp);
+    vars.push(("HELPDESK_EMAIL_CONCURRENCY", "4".to_owned()));
+    let mut worker = spawn_worker(&vars, &format!("sigterm-{id}"));
+    insert_emails(&pool, "sigterm", 40).await;
+    let claimed = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM email_outbox WHERE attempts > 0")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    wait_until("sends in flight", Duration::from_secs(30), async || claimed().await >= 4).await;
+    assert_eq!(count(&pool, "sent").await, 0, "still in flight when the signal comes");
+
+    let signalled = Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
+    assert!(signalled.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = worker.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(stopping.elapsed() < Duration::from_secs(35), "the worker did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let in_flight = claimed().await;
+    assert!(in_flight >= 4);
+    assert_eq!(count(&pool, "sent").await, in_flight, "every send in flight was finished and recorded");
+    assert_eq!(smtp.count() as i64, in_flight);
+    assert!(in_flight < 40, "it stopped taking jobs: {in_flight} of 40 were started");
+    let log = std::fs::read_to_string(std::env::temp_dir().join(format!("sigterm-{id}.log"))).unwrap_or_default();
+    assert!(log.contains("SIGTERM received") && log.contains("worker stopped"), "{log}");
 }

@@ -26,6 +26,8 @@ pub const PERMANENT_ANSWER: &str = "5.1.1 <nobody@example.com>: Recipient addres
 struct State {
     mode: Mode,
     messages: Vec<String>,
+    /// How long the server takes to accept a message once its data has arrived.
+    answer_delay: Duration,
 }
 
 #[derive(Clone)]
@@ -38,7 +40,8 @@ impl SmtpServer {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State { mode: Mode::Accept, messages: Vec::new() }));
+        let state =
+            Arc::new(Mutex::new(State { mode: Mode::Accept, messages: Vec::new(), answer_delay: Duration::ZERO }));
         let server = Self { address, state };
         let accepting = server.clone();
         tokio::spawn(async move {
@@ -60,12 +63,22 @@ impl SmtpServer {
         self.state.lock().unwrap().mode = mode;
     }
 
+    /// Makes every message take `delay` to be accepted (a slow server: sends stay in flight).
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.state.lock().unwrap().answer_delay = delay;
+    }
+
     fn mode(&self) -> Mode {
         self.state.lock().unwrap().mode
     }
 
     pub fn messages(&self) -> Vec<String> {
         self.state.lock().unwrap().messages.clone()
+    }
+
+    /// How many messages arrived (cheaper than `messages().len()` while polling).
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().messages.len()
     }
 
     /// How many messages carried each Message-ID.
@@ -132,6 +145,8 @@ impl SmtpServer {
                     // The client went away mid-message (killed): a real server discards it.
                     return Ok(());
                 }
+                let delay = self.state.lock().unwrap().answer_delay;
+                tokio::time::sleep(delay).await;
                 self.state.lock().unwrap().messages.push(message);
                 b"250 2.0.0 Ok: queued\r\n"
             } else if command == "RSET" || command == "NOOP" {

@@ -57,10 +57,17 @@ async fn next_timer(app: &TestApp, ticket: Uuid) -> Option<DateTime<Utc>> {
     sqlx::query_scalar!("SELECT next_timer_at FROM tickets WHERE id = $1", ticket).fetch_one(&app.pool).await.unwrap()
 }
 
-/// Whether the reconciler's sweep finds the ticket due at the clock's reading.
+/// Whether the reconciler's drain would take the ticket at the clock's reading.
 async fn swept(app: &TestApp, ticket: Uuid) -> bool {
-    let mut conn = app.pool.acquire().await.unwrap();
-    ticket_timers::due_tickets(&mut conn, app.clock.now(), None, 1000).await.unwrap().iter().any(|t| t.id == ticket)
+    sqlx::query_scalar!(
+        r#"SELECT coalesce(next_timer_at <= $2, false) AS "due!" FROM tickets WHERE id = $1"#,
+        ticket,
+        app.clock.now()
+    )
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap()
+    .unwrap_or(false)
 }
 
 /// Runs the ticket's timers the way a (duplicate) job would.
@@ -372,7 +379,7 @@ async fn a_ticket_change_schedules_its_due_timer_without_the_reconciler() {
     tickets::update(&app.pool, &store, &desk.agents[0], ticket, raise, app.clock.now()).await.unwrap();
     let alerts = app.wait_for_sent("sla_at_risk", ticket, 1).await;
     assert_eq!(alerts.len(), 1);
-    assert_eq!(app.total(|m| crate::helpers::load(&m.reconciler_timers_enqueued)), 0, "not the reconciler");
+    assert_eq!(app.total(|m| crate::helpers::load(&m.reconciler_timers_acted)), 0, "not the reconciler");
     app.finish().await;
 }
 
@@ -421,7 +428,6 @@ async fn a_stale_stored_instant_is_corrected_without_acting() {
         sqlx::query_scalar!("SELECT version FROM tickets WHERE id = $1", ticket).fetch_one(&app.pool).await.unwrap();
     assert_eq!(after, version, "nothing acted, so the ticket did not change");
     assert!(app.emails("ticket_reminder", ticket).await.is_empty());
-    assert!(app.total(|m| crate::helpers::load(&m.timer_jobs_idle)) >= 1);
     app.finish().await;
 }
 
