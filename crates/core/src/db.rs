@@ -25,13 +25,31 @@ fn describe(url: &str) -> String {
         .unwrap_or_else(|_| "(unparseable URL)".into())
 }
 
+/// How PostgreSQL plans a pool's prepared statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plans {
+    /// Plan every execution for its parameters (`plan_cache_mode = force_custom_plan`). The API's
+    /// list queries take optional filters as `($1 IS NULL OR column = $1)`, and a prepared
+    /// statement may switch to a generic plan after five runs, which for them is a sequential
+    /// scan (265 ms instead of 0.1 ms over a million tickets, measured). Planning each execution
+    /// costs ~0.1 ms and always picks the right index.
+    PerExecution,
+    /// PostgreSQL's default, which caches a generic plan when it is as good: for the worker, whose
+    /// statements have no optional filters and run thousands of times a second, so that planning
+    /// would be a large share of its database time (measured).
+    Cached,
+}
+
+/// Connects with [`Plans::PerExecution`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
-    // Our list queries take optional filters as `($1 IS NULL OR column = $1)`. A prepared
-    // statement may switch to a generic plan after five runs, and for those the generic plan is a
-    // sequential scan (265 ms instead of 0.1 ms over a million tickets, measured). Planning each
-    // execution costs ~0.1 ms and always picks the right index.
-    let options =
-        PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?.options([("plan_cache_mode", "force_custom_plan")]);
+    connect_with(url, max_connections, Plans::PerExecution).await
+}
+
+pub async fn connect_with(url: &str, max_connections: u32, plans: Plans) -> Result<PgPool, DbError> {
+    let mut options = PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?;
+    if plans == Plans::PerExecution {
+        options = options.options([("plan_cache_mode", "force_custom_plan")]);
+    }
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -43,6 +61,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 /// Creates the database if it does not exist, connects and applies pending migrations. Safe to run
 /// from several processes at once: sqlx takes an advisory lock while migrating.
 pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+    connect_and_migrate_with(url, max_connections, Plans::PerExecution).await
+}
+
+/// [`connect_and_migrate`] with the given planning.
+pub async fn connect_and_migrate_with(url: &str, max_connections: u32, plans: Plans) -> Result<PgPool, DbError> {
     let exists = Postgres::database_exists(url)
         .await
         .map_err(|source| DbError::Unreachable { target: describe(url), source })?;
@@ -55,7 +78,7 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPo
             }
         }
     }
-    let pool = connect(url, max_connections).await?;
+    let pool = connect_with(url, max_connections, plans).await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }

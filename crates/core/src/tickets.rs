@@ -248,10 +248,32 @@ pub(crate) async fn lock(
     if caller.is_some_and(|c| !c.may_see_organization(ticket.organization_id)) {
         return Err(CoreError::NotFound("ticket"));
     }
+    change_of(ticket, snapshot, now)
+}
+
+/// A ticket the caller has locked, ready for change: its clock replayed and caught up.
+pub(crate) fn change_of(ticket: Ticket, snapshot: &SlaSnapshot, now: DateTime<Utc>) -> Result<Change, CoreError> {
     let clock = SlaClock::replay(&ticket.sla_events, &snapshot.calendars).map_err(|e| sla_error(ticket.id, e))?;
     let mut change = Change { ticket, clock, new_clock_events: Vec::new(), timeline: Vec::new() };
     catch_up(&mut change, snapshot, now)?;
     Ok(change)
+}
+
+/// Locks up to `limit` tickets whose next timer is due at `now`, oldest first, skipping those
+/// another transaction holds and those in `skip`: one batch of the worker's drain, read whole so
+/// each ticket costs no further read.
+pub(crate) async fn lock_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+    skip: &[Uuid],
+) -> Result<Vec<Ticket>, CoreError> {
+    let rows = sqlx::query_as!(TicketRow, r#"SELECT id, number, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events, calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at
+        FROM tickets WHERE next_timer_at <= $1 AND NOT (id = ANY($3))
+        ORDER BY next_timer_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"#, now, limit, skip)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(Ticket::try_from).collect()
 }
 
 /// Brings a clock that still runs on an older calendar or policy onto the ones in force: the

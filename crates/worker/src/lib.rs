@@ -70,7 +70,7 @@ impl Worker {
     /// Connects to PostgreSQL (migrating it) and Redis, binds the health listener and registers
     /// the job workers. Fails with one clear error when a dependency is unreachable.
     pub async fn build(config: &Config, settings: WorkerSettings, clock: Clock) -> Result<Self, StartupError> {
-        let pool = db::connect_and_migrate(&config.database_url, 10).await?;
+        let pool = db::connect_and_migrate_with(&config.database_url, config.db_pool_size, db::Plans::Cached).await?;
         let redis = redis_conn::connect(&config.redis_url).await?;
         let mailer =
             Arc::new(Mailer::new(&config.smtp_url, &config.mail_from, settings.smtp_timeout, settings.smtp_pool_size)?);
@@ -112,6 +112,7 @@ impl Worker {
             drain_batch: settings.drain_batch,
             store: SlaStore::default(),
             metrics: metrics.clone(),
+            last_vacuum: Arc::default(),
         };
         let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
         let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, timers, reconciler);
