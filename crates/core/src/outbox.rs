@@ -79,22 +79,50 @@ pub async fn enqueue_at(
     deliver_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, sqlx::Error> {
+    Ok(enqueue_all(conn, vec![(email, deliver_at)], now).await?.pop())
+}
+
+/// Queues several e-mails, each due at its instant, in one statement; returns the ids of those
+/// queued (an e-mail whose idempotency key was already queued is left out).
+pub async fn enqueue_all(
+    conn: &mut PgConnection,
+    emails: Vec<(NewEmail<'_>, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    if emails.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = emails.iter().map(|_| Uuid::now_v7()).collect();
+    let mut keys = Vec::with_capacity(emails.len());
+    let (mut addresses, mut names, mut locales) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut templates, mut payloads, mut due) = (Vec::new(), Vec::new(), Vec::new());
+    for (email, deliver_at) in emails {
+        keys.push(email.idempotency_key);
+        addresses.push(email.to_address);
+        names.push(email.to_name);
+        locales.push(email.locale);
+        templates.push(email.template);
+        payloads.push(email.payload);
+        due.push(deliver_at);
+    }
     sqlx::query_scalar!(
         r#"INSERT INTO email_outbox (id, idempotency_key, to_address, to_name, locale, template, payload, next_attempt_at, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           SELECT id, idempotency_key, to_address, to_name, locale, template, payload, next_attempt_at, $9
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::timestamptz[])
+                AS v (id, idempotency_key, to_address, to_name, locale, template, payload, next_attempt_at)
            ON CONFLICT (idempotency_key) DO NOTHING
            RETURNING id"#,
-        Uuid::now_v7(),
-        email.idempotency_key,
-        email.to_address,
-        email.to_name,
-        email.locale,
-        email.template,
-        email.payload,
-        deliver_at,
+        &ids,
+        &keys,
+        &addresses as &[&str],
+        &names as &[Option<&str>],
+        &locales as &[&str],
+        &templates as &[&str],
+        &payloads,
+        &due,
         now,
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await
 }
 

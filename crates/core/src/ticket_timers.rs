@@ -14,7 +14,7 @@
 use crate::CoreError;
 use crate::outbox::{self, NewEmail, templates};
 use crate::sla_store::{SlaSnapshot, SlaStore};
-use crate::tickets::{self, Change};
+use crate::tickets::{self, Change, Ticket};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use helpdesk_domain::sla::{Metric, Severity};
@@ -22,6 +22,7 @@ use helpdesk_domain::tickets::CloseReason;
 use helpdesk_domain::timers::{self, AlertAudience, AlertStage, TimerKind, TimerState};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// What running one ticket's timers did.
@@ -53,9 +54,9 @@ pub async fn run_due(
         Err(CoreError::NotFound(_)) => return Ok(TimerOutcome::NothingDue { next_at: None }),
         Err(error) => return Err(error),
     };
-    let outcome = run_due_in(&mut tx, &snapshot, change, now).await?;
+    let outcome = run_locked(&mut tx, &snapshot, vec![change], now).await?.pop();
     tx.commit().await?;
-    Ok(outcome)
+    Ok(outcome.unwrap_or(TimerOutcome::NothingDue { next_at: None }))
 }
 
 /// What one batch of [`run_due_batch`] did.
@@ -67,18 +68,18 @@ pub struct Batch {
     pub acted: usize,
     /// Timers that acted, in all.
     pub timers: usize,
-    /// The ticket whose timers failed, when one did: the whole batch was rolled back.
+    /// The ticket that could not be read, when one could not: the batch was rolled back.
     pub failed: Vec<(Uuid, CoreError)>,
 }
 
 /// Runs the timers of up to `limit` due tickets in one transaction: the reconciler's way through a
 /// backlog. The tickets are locked with `SKIP LOCKED`, so several workers drain the same backlog
-/// side by side without waiting for each other or doing a ticket twice, and one commit covers the
-/// batch, which matters because every such commit announces rows to the worker (NOTIFY) and
-/// PostgreSQL serialises the commits of all transactions that notify. A ticket whose timers fail
-/// rolls the batch back; it is returned in `failed`, and the caller runs the batch again without
-/// it (in `skip`). A savepoint per ticket would avoid the rerun but cost every ticket two more
-/// round trips and a multixact for its row locks (measured slower).
+/// side by side without waiting for each other or doing a ticket twice; the batch's writes are a
+/// handful of statements whatever its size (see [`run_locked`]); and one commit covers it, which
+/// matters because every such commit announces rows to the worker (NOTIFY) and PostgreSQL
+/// serialises the commits of all transactions that notify. A ticket whose stored clock cannot be
+/// read fails the batch, which is rolled back; it is returned in `failed` for the caller to run
+/// the batch again without it (in `skip`).
 pub async fn run_due_batch(
     pool: &PgPool,
     store: &SlaStore,
@@ -93,139 +94,262 @@ pub async fn run_due_batch(
         return Ok(batch);
     }
     let snapshot = store.snapshot(&mut tx).await?;
+    let mut changes = Vec::with_capacity(due.len());
     for ticket in due {
         let id = ticket.id;
-        let outcome = match tickets::change_of(ticket, &snapshot, now) {
-            Ok(change) => run_due_in(&mut tx, &snapshot, change, now).await,
-            Err(error) => Err(error),
-        };
-        match outcome {
-            Ok(TimerOutcome::Acted { kinds, .. }) => {
-                batch.acted += 1;
-                batch.timers += kinds.len();
-            }
-            Ok(TimerOutcome::NothingDue { .. }) => {}
+        match tickets::change_of(ticket, &snapshot, now) {
+            Ok(change) => changes.push(change),
             Err(error) => {
                 tx.rollback().await?;
-                batch.acted = 0;
-                batch.timers = 0;
                 batch.failed.push((id, error));
                 return Ok(batch);
             }
+        }
+    }
+    for outcome in run_locked(&mut tx, &snapshot, changes, now).await? {
+        if let TimerOutcome::Acted { kinds, .. } = outcome {
+            batch.acted += 1;
+            batch.timers += kinds.len();
         }
     }
     tx.commit().await?;
     Ok(batch)
 }
 
-/// Runs the due timers of a ticket the caller has locked, inside the caller's transaction.
-async fn run_due_in(
-    tx: &mut PgConnection,
-    snapshot: &SlaSnapshot,
-    mut change: Change,
-    now: DateTime<Utc>,
-) -> Result<TimerOutcome, CoreError> {
-    let ticket = change.ticket.id;
-    let policy = snapshot.policy.waiting;
-    let projection = tickets::projection(&change, snapshot, now)?;
-    let mut state = tickets::timer_state(&change.ticket, &projection);
-    let due = state.due(&policy, now);
-    if due.is_empty() {
-        // Early, duplicate or stale. If the stored instant is out of date (the policy or calendar
-        // changed, or the row predates this code), store the true one so the sweep stops
-        // finding the ticket; it is later than now, since nothing is due.
-        let next_at = state.next_at(&policy);
-        if !same_instant(next_at, change.ticket.next_timer_at) {
-            sqlx::query!("UPDATE tickets SET next_timer_at = $2 WHERE id = $1", ticket, next_at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        return Ok(TimerOutcome::NothingDue { next_at });
-    }
-    let mut closed = None;
-    for kind in &due {
-        match kind.alert() {
-            Some((metric, stage)) => alert(&mut *tx, &mut change, snapshot, &state, metric, stage, now).await?,
-            None if *kind == TimerKind::CustomerReminder => remind(&mut *tx, &mut change, &state, &policy, now).await?,
-            None => {
-                let reminder_sent_at = state.reminder_of_wait();
-                let waiting_since = state.waiting_since;
-                tickets::close_change(&mut change, snapshot, None, CloseReason::AutoClosed, now)?;
-                change.log(
-                    None,
-                    "auto_closed",
-                    json!({ "reminder_sent_at": reminder_sent_at, "waiting_since": waiting_since, "reason": CloseReason::AutoClosed }),
-                    false,
-                );
-                closed = Some(CloseReason::AutoClosed);
-            }
-        }
-        state.record(*kind, now);
-    }
-    change.ticket.sla_alerts = state.alerts;
-    change.ticket.reminder_sent_at = state.reminder_sent_at;
-    let saved = tickets::save(&mut *tx, change, snapshot, now).await?;
-    if let Some(reason) = closed {
-        tickets::notify_closed(&mut *tx, &saved, reason, now).await?;
-    }
-    Ok(TimerOutcome::Acted { kinds: due, next_at: saved.next_timer_at })
+/// A ticket with timers due, and what acting on them writes.
+struct Acting {
+    change: Change,
+    decided: Decided,
 }
 
-/// R8: one reminder per wait to the requester, announcing when the ticket will close.
-async fn remind(
-    conn: &mut PgConnection,
-    change: &mut Change,
+/// What the timers of one ticket decided, beyond the ticket's own change.
+struct Decided {
+    kinds: Vec<TimerKind>,
+    /// The state after acting (alerts and reminder recorded).
+    state: TimerState,
+    alerts: Vec<Alert>,
+}
+
+/// One SLA alert to send: to whom, delivered when.
+struct Alert {
+    kind: TimerKind,
+    to: Vec<Uuid>,
+    deliver_at: DateTime<Utc>,
+}
+
+/// Runs the due timers of tickets the caller has locked, inside the caller's transaction: decides
+/// everything in memory, then writes it all in a few statements (recipients read once, the
+/// tickets saved together, every e-mail queued in one INSERT, stale instants corrected in one
+/// UPDATE). Returns one outcome per ticket, in order.
+async fn run_locked(
+    tx: &mut PgConnection,
+    snapshot: &SlaSnapshot,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+) -> Result<Vec<TimerOutcome>, CoreError> {
+    let policy = snapshot.policy.waiting;
+    // One slot per ticket: filled now when nothing is due, after saving when something acted.
+    let mut outcomes: Vec<Option<TimerOutcome>> = Vec::with_capacity(changes.len());
+    let mut acting = Vec::new();
+    let mut corrections: (Vec<Uuid>, Vec<Option<DateTime<Utc>>>) = (Vec::new(), Vec::new());
+    for change in changes {
+        let projection = tickets::projection(&change, snapshot, now)?;
+        let state = tickets::timer_state(&change.ticket, &projection);
+        let kinds = state.due(&policy, now);
+        if kinds.is_empty() {
+            // Early, duplicate or stale. If the stored instant is out of date (the policy or
+            // calendar changed, or the row predates this code), store the true one so the sweep
+            // stops finding the ticket; it is later than now, since nothing is due.
+            let next_at = state.next_at(&policy);
+            if !same_instant(next_at, change.ticket.next_timer_at) {
+                corrections.0.push(change.ticket.id);
+                corrections.1.push(next_at);
+            }
+            outcomes.push(Some(TimerOutcome::NothingDue { next_at }));
+            continue;
+        }
+        outcomes.push(None);
+        acting.push(Acting { change, decided: Decided { kinds, state, alerts: Vec::new() } });
+    }
+    if !corrections.0.is_empty() {
+        sqlx::query!(
+            "UPDATE tickets t SET next_timer_at = v.at FROM UNNEST($1::uuid[], $2::timestamptz[]) AS v (id, at) WHERE t.id = v.id",
+            &corrections.0,
+            &corrections.1 as &[Option<DateTime<Utc>>]
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    if acting.is_empty() {
+        return Ok(outcomes.into_iter().flatten().collect());
+    }
+
+    // Who hears of what, read once for the batch.
+    let mut wanted: Vec<Uuid> = Vec::new();
+    let mut everyone = false;
+    for a in &acting {
+        let t = &a.change.ticket;
+        wanted.push(t.requester_id);
+        if a.decided.kinds.iter().any(|k| k.alert().is_some()) {
+            match timers::alert_audience(t.emergency, t.assignee_id) {
+                AlertAudience::Assignee(agent) => wanted.push(agent),
+                AlertAudience::AllAgents => everyone = true,
+            }
+        }
+    }
+    let directory: HashMap<Uuid, tickets::Recipient> =
+        tickets::recipients(&mut *tx, &wanted).await?.into_iter().map(|r| (r.id, r)).collect();
+    let mut agents = if everyone { all_agents(&mut *tx).await? } else { Vec::new() };
+
+    // Act, in memory.
+    let mut closed = Vec::new();
+    for (index, a) in acting.iter_mut().enumerate() {
+        for kind in a.decided.kinds.clone() {
+            match kind.alert() {
+                Some((metric, _)) => {
+                    let t = &a.change.ticket;
+                    let mut to: Vec<Uuid> = match timers::alert_audience(t.emergency, t.assignee_id) {
+                        AlertAudience::Assignee(agent) if directory.contains_key(&agent) => vec![agent],
+                        _ => Vec::new(),
+                    };
+                    if to.is_empty() {
+                        // Nobody assigned, an emergency, or the assignee's account is gone.
+                        if agents.is_empty() {
+                            agents = all_agents(&mut *tx).await?;
+                        }
+                        to = agents.iter().map(|r| r.id).collect();
+                    }
+                    let deliver_at = timers::alert_delivery_at(t.emergency, now, &snapshot.calendar);
+                    let timer = a.decided.state.metric(metric);
+                    a.change.log(
+                        None,
+                        "sla_alert",
+                        json!({
+                            "alert": kind.as_str(), "metric": metric, "due_at": timer.due_at.unwrap_or(now),
+                            "target_revision": timer.target_revision, "emergency": t.emergency,
+                            "recipients": to, "deliver_at": deliver_at,
+                        }),
+                        true,
+                    );
+                    a.decided.alerts.push(Alert { kind, to, deliver_at });
+                }
+                None if kind == TimerKind::CustomerReminder => {
+                    let waiting_since = a.decided.state.waiting_since.unwrap_or(now);
+                    a.change.log(
+                        None,
+                        "reminder_sent",
+                        json!({ "waiting_since": waiting_since, "auto_close_at": now + policy.auto_close_after() }),
+                        false,
+                    );
+                }
+                None => {
+                    let reminder_sent_at = a.decided.state.reminder_of_wait();
+                    let waiting_since = a.decided.state.waiting_since;
+                    tickets::close_change(&mut a.change, snapshot, None, CloseReason::AutoClosed, now)?;
+                    a.change.log(
+                        None,
+                        "auto_closed",
+                        json!({ "reminder_sent_at": reminder_sent_at, "waiting_since": waiting_since, "reason": CloseReason::AutoClosed }),
+                        false,
+                    );
+                    closed.push(index);
+                }
+            }
+            a.decided.state.record(kind, now);
+        }
+        a.change.ticket.sla_alerts = a.decided.state.alerts;
+        a.change.ticket.reminder_sent_at = a.decided.state.reminder_sent_at;
+    }
+
+    // Write: the tickets (with their timelines), then their e-mails.
+    let (changes, decided): (Vec<Change>, Vec<Decided>) = acting.into_iter().map(|a| (a.change, a.decided)).unzip();
+    let saved = tickets::save_all(&mut *tx, changes, snapshot, now).await?;
+    let agent_book: HashMap<Uuid, &tickets::Recipient> = agents.iter().map(|r| (r.id, r)).collect();
+    let mut emails = Vec::new();
+    for (index, (ticket, decided)) in saved.iter().zip(&decided).enumerate() {
+        let requester = directory.get(&ticket.requester_id);
+        if let (true, Some(to)) = (decided.kinds.contains(&TimerKind::CustomerReminder), requester) {
+            emails.push((reminder_email(ticket, to, &decided.state, &policy, now), now));
+        }
+        for alert in &decided.alerts {
+            for id in &alert.to {
+                let Some(to) = directory.get(id).or_else(|| agent_book.get(id).copied()) else { continue };
+                emails.push((alert_email(ticket, to, snapshot, &decided.state, alert.kind), alert.deliver_at));
+            }
+        }
+        if let (true, Some(to)) = (closed.contains(&index), requester) {
+            emails.push((tickets::closed_email(ticket, to, CloseReason::AutoClosed), now));
+        }
+    }
+    outbox::enqueue_all(&mut *tx, emails, now).await?;
+    let mut saved = saved.into_iter().zip(decided);
+    Ok(outcomes
+        .into_iter()
+        .filter_map(|outcome| match outcome {
+            Some(outcome) => Some(outcome),
+            None => saved
+                .next()
+                .map(|(ticket, decided)| TimerOutcome::Acted { kinds: decided.kinds, next_at: ticket.next_timer_at }),
+        })
+        .collect())
+}
+
+/// R8: the reminder to the requester, announcing when the ticket will close.
+fn reminder_email<'a>(
+    ticket: &Ticket,
+    to: &'a tickets::Recipient,
     state: &TimerState,
     policy: &timers::WaitingPolicy,
     now: DateTime<Utc>,
-) -> Result<(), CoreError> {
-    let t = &change.ticket;
-    let auto_close_at = now + policy.auto_close_after();
+) -> NewEmail<'a> {
     let waiting_since = state.waiting_since.unwrap_or(now);
-    let requester =
-        sqlx::query!("SELECT email, name, locale FROM users WHERE id = $1 AND disabled_at IS NULL", t.requester_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(to) = requester {
-        outbox::enqueue(
-            conn,
-            NewEmail {
-                idempotency_key: format!(
-                    "ticket:{}:reminder:{}:{}",
-                    t.id,
-                    waiting_since.timestamp_micros(),
-                    t.requester_id
-                ),
-                to_address: &to.email,
-                to_name: Some(&to.name),
-                locale: &to.locale,
-                template: templates::TICKET_REMINDER,
-                payload: json!({
-                    "name": to.name, "ticket_id": t.id, "ticket_number": t.number, "subject": t.subject,
-                    "status": t.status, "severity": t.severity,
-                    "waiting_since": waiting_since, "auto_close_at": auto_close_at,
-                }),
-            },
-            now,
-        )
-        .await?;
+    NewEmail {
+        idempotency_key: format!("ticket:{}:reminder:{}:{}", ticket.id, waiting_since.timestamp_micros(), to.id),
+        to_address: &to.email,
+        to_name: Some(&to.name),
+        locale: &to.locale,
+        template: templates::TICKET_REMINDER,
+        payload: json!({
+            "name": to.name, "ticket_id": ticket.id, "ticket_number": ticket.number, "subject": ticket.subject,
+            "status": ticket.status, "severity": ticket.severity,
+            "waiting_since": waiting_since, "auto_close_at": now + policy.auto_close_after(),
+        }),
     }
-    change.log(None, "reminder_sent", json!({ "waiting_since": waiting_since, "auto_close_at": auto_close_at }), false);
-    Ok(())
 }
 
-struct Recipient {
-    id: Uuid,
-    email: String,
-    name: String,
-    locale: String,
+/// R5/R7: an at-risk or breach alert to one agent, once per target revision.
+fn alert_email<'a>(
+    ticket: &Ticket,
+    to: &'a tickets::Recipient,
+    snapshot: &SlaSnapshot,
+    state: &TimerState,
+    kind: TimerKind,
+) -> NewEmail<'a> {
+    let (metric, stage) = kind.alert().unwrap_or((Metric::FirstResponse, AlertStage::Breached));
+    let timer = state.metric(metric);
+    let due_at = timer.due_at.unwrap_or(ticket.updated_at);
+    NewEmail {
+        idempotency_key: format!("ticket:{}:{}:r{}:{}", ticket.id, kind.as_str(), timer.target_revision, to.id),
+        to_address: &to.email,
+        to_name: Some(&to.name),
+        locale: &to.locale,
+        template: match stage {
+            AlertStage::AtRisk => templates::SLA_AT_RISK,
+            AlertStage::Breached => templates::SLA_BREACHED,
+        },
+        payload: json!({
+            "name": to.name, "ticket_id": ticket.id, "ticket_number": ticket.number, "subject": ticket.subject,
+            "severity": severity_label(ticket.severity, &to.locale), "metric": metric_label(metric, &to.locale),
+            "due_at": local_time(due_at, snapshot.calendar.time_zone(), &to.locale), "emergency": ticket.emergency,
+        }),
+    }
 }
 
 /// Every active agent (the admins when the desk has no agent): the on-call list, and who hears of
 /// an unassigned ticket.
-async fn all_agents(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Error> {
+async fn all_agents(conn: &mut PgConnection) -> Result<Vec<tickets::Recipient>, sqlx::Error> {
     sqlx::query_as!(
-        Recipient,
+        tickets::Recipient,
         r#"SELECT id, email, name, locale FROM users
            WHERE disabled_at IS NULL
              AND role = CASE WHEN EXISTS (SELECT 1 FROM users WHERE role = 'agent' AND disabled_at IS NULL) THEN 'agent' ELSE 'admin' END
@@ -233,75 +357,6 @@ async fn all_agents(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Err
     )
     .fetch_all(conn)
     .await
-}
-
-/// R5/R7: an at-risk or breach alert to the assignee or every agent, held for the next opening
-/// unless the ticket is an emergency.
-async fn alert(
-    conn: &mut PgConnection,
-    change: &mut Change,
-    snapshot: &SlaSnapshot,
-    state: &TimerState,
-    metric: Metric,
-    stage: AlertStage,
-    now: DateTime<Utc>,
-) -> Result<(), CoreError> {
-    let t = &change.ticket;
-    let kind = TimerKind::of_alert(metric, stage);
-    let timer = state.metric(metric);
-    let deliver_at = timers::alert_delivery_at(t.emergency, now, &snapshot.calendar);
-    let mut recipients = match timers::alert_audience(t.emergency, t.assignee_id) {
-        AlertAudience::Assignee(agent) => {
-            sqlx::query_as!(
-                Recipient,
-                "SELECT id, email, name, locale FROM users WHERE id = $1 AND disabled_at IS NULL",
-                agent
-            )
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        AlertAudience::AllAgents => Vec::new(),
-    };
-    if recipients.is_empty() {
-        // Nobody assigned, an emergency, or the assignee's account is gone: everyone hears of it.
-        recipients = all_agents(conn).await?;
-    }
-    let due_at = timer.due_at.unwrap_or(now);
-    let template = match stage {
-        AlertStage::AtRisk => templates::SLA_AT_RISK,
-        AlertStage::Breached => templates::SLA_BREACHED,
-    };
-    for to in &recipients {
-        outbox::enqueue_at(
-            conn,
-            NewEmail {
-                idempotency_key: format!("ticket:{}:{}:r{}:{}", t.id, kind.as_str(), timer.target_revision, to.id),
-                to_address: &to.email,
-                to_name: Some(&to.name),
-                locale: &to.locale,
-                template,
-                payload: json!({
-                    "name": to.name, "ticket_id": t.id, "ticket_number": t.number, "subject": t.subject,
-                    "severity": severity_label(t.severity, &to.locale), "metric": metric_label(metric, &to.locale),
-                    "due_at": local_time(due_at, snapshot.calendar.time_zone(), &to.locale), "emergency": t.emergency,
-                }),
-            },
-            deliver_at,
-            now,
-        )
-        .await?;
-    }
-    let recipients: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
-    change.log(
-        None,
-        "sla_alert",
-        json!({
-            "alert": kind.as_str(), "metric": metric, "due_at": due_at, "target_revision": timer.target_revision,
-            "emergency": t.emergency, "recipients": recipients, "deliver_at": deliver_at,
-        }),
-        true,
-    );
-    Ok(())
 }
 
 fn is_english(locale: &str) -> bool {

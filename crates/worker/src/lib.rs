@@ -7,6 +7,7 @@ pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod outbox_listener;
+pub mod polling;
 pub mod reconcile;
 pub mod settings;
 pub mod smtp;
@@ -31,6 +32,7 @@ use crate::health::HealthState;
 use crate::jobs::email::{EmailDelivery, deliver_email};
 use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
 use crate::metrics::Metrics;
+use crate::polling::Every;
 use crate::reconcile::{EveryInterval, Reconciler, reconcile};
 use crate::settings::WorkerSettings;
 use crate::smtp::{Mailer, SmtpConfigError};
@@ -216,7 +218,7 @@ fn register_workers(
         .register(move |restarts| {
             let storage = RedisStorage::<DeliverEmail>::new(redis.clone()).with_config(email_storage_config.clone());
             WorkerBuilder::new(email_worker.as_str())
-                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_interval(poll_interval))
+                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_strategy(Every::new(poll_interval)))
                 .concurrency(concurrency)
                 .data(delivery.clone())
                 .build(deliver_email)
@@ -225,7 +227,7 @@ fn register_workers(
             let storage =
                 RedisStorage::<TicketTimer>::new(timer_redis.clone()).with_config(timer_storage_config.clone());
             WorkerBuilder::new(timer_worker.as_str())
-                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_interval(poll_interval))
+                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_strategy(Every::new(poll_interval)))
                 .concurrency(timer_concurrency)
                 .data(timers.clone())
                 .build(run_ticket_timer)

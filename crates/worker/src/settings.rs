@@ -60,8 +60,8 @@ pub struct WorkerSettings {
     pub fetch_batch: usize,
     pub smtp_timeout: Duration,
     pub smtp_pool_size: u32,
-    /// apalis heartbeat; a worker missing 10 of them is presumed dead and its jobs re-queued. Short
-    /// (5 s), because a freshly started consumer was seen idle until its first heartbeat under load.
+    /// apalis heartbeat; a worker missing 10 of them is presumed dead and its jobs re-queued, so
+    /// 5 s (rather than apalis's 30 s) returns a dead worker's jobs within about 50 s.
     pub heartbeat_interval: Duration,
     /// After SIGTERM, how long in-flight jobs may take before the process exits anyway.
     pub shutdown_timeout: Duration,

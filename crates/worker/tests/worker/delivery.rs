@@ -151,7 +151,7 @@ async fn two_workers_deliver_two_hundred_emails_without_duplicates() {
     let jobs = ids.iter().map(|&outbox_id| helpdesk_core::jobs::Enqueue::now(DeliverEmail { outbox_id })).collect();
     app.queue.push_all(jobs).await.unwrap();
 
-    for _ in 0..400 {
+    for _ in 0..1200 {
         if app.count_with_status("sent").await == 200 {
             break;
         }

@@ -159,10 +159,11 @@ impl TestApp {
         }
     }
 
-    /// Polls the row until `done` holds (or fails the test after a few seconds).
+    /// Polls the row until `done` holds (or fails the test after 30 s: generous, since the suite
+    /// runs many workers at once on few cores).
     pub async fn wait_for_row(&self, id: Uuid, what: &str, done: impl Fn(&OutboxRow) -> bool) -> OutboxRow {
         let mut row = self.row(id).await;
-        for _ in 0..400 {
+        for _ in 0..1200 {
             if done(&row) {
                 return row;
             }
@@ -191,7 +192,7 @@ impl TestApp {
     /// Waits until a counter summed over all workers reaches `expected` (counters move just after
     /// the database does); returns its final value.
     pub async fn wait_for_total(&self, expected: u64, counter: impl Fn(&Metrics) -> u64) -> u64 {
-        for _ in 0..200 {
+        for _ in 0..600 {
             if self.total(&counter) >= expected {
                 break;
             }
@@ -336,7 +337,7 @@ impl TestApp {
     /// Polls until `count` e-mails of `template` about `ticket` are sent; returns them.
     pub async fn wait_for_sent(&self, template: &str, ticket: Uuid, count: usize) -> Vec<SentRow> {
         let mut rows = self.emails(template, ticket).await;
-        for _ in 0..400 {
+        for _ in 0..1200 {
             if rows.iter().filter(|r| r.status == "sent").count() >= count {
                 return rows;
             }
@@ -349,7 +350,7 @@ impl TestApp {
     /// Polls until at least `count` e-mails of `template` about `ticket` are in the outbox.
     pub async fn wait_for_queued(&self, template: &str, ticket: Uuid, count: usize) -> Vec<SentRow> {
         let mut rows = self.emails(template, ticket).await;
-        for _ in 0..400 {
+        for _ in 0..1200 {
             if rows.len() >= count {
                 return rows;
             }

@@ -13,8 +13,9 @@ async fn a_committed_email_is_delivered_at_once_and_a_rolled_back_one_never() {
         s.reconcile_interval = Duration::from_secs(3600);
     })
     .await;
-    // Let the start-up reconciliation pass and the listener subscribe.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the start-up reconciliation pass (it fires at the next whole second) and the listener
+    // subscribe.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
 
     let email = |key: &str| NewEmail {
         idempotency_key: key.to_owned(),

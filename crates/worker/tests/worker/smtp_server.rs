@@ -92,7 +92,7 @@ impl SmtpServer {
 
     /// Waits until at least `count` messages arrived; returns them.
     pub async fn wait_for_messages(&self, count: usize) -> Vec<String> {
-        for _ in 0..400 {
+        for _ in 0..1200 {
             let messages = self.messages();
             if messages.len() >= count {
                 return messages;

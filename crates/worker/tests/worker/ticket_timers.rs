@@ -81,7 +81,7 @@ async fn let_the_worker_run() {
 }
 
 async fn wait_for_status(app: &TestApp, ticket: Uuid, wanted: &str) -> (String, Option<String>) {
-    for _ in 0..400 {
+    for _ in 0..1200 {
         let current = status(app, ticket).await;
         if current.0 == wanted {
             return current;
@@ -417,7 +417,7 @@ async fn a_stale_stored_instant_is_corrected_without_acting() {
     sqlx::query!("UPDATE tickets SET next_timer_at = $2 WHERE id = $1", ticket, t0).execute(&app.pool).await.unwrap();
     let version =
         sqlx::query_scalar!("SELECT version FROM tickets WHERE id = $1", ticket).fetch_one(&app.pool).await.unwrap();
-    for _ in 0..200 {
+    for _ in 0..600 {
         if next_timer(&app, ticket).await != Some(t0) {
             break;
         }
