@@ -222,13 +222,13 @@ pub async fn mark_failed(conn: &mut PgConnection, id: Uuid, error: &str) -> Resu
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DueEmail {
     pub id: Uuid,
-    pub attempts: i32,
     /// The instant it became due; names the attempt, so it is queued once per attempt.
     pub next_attempt_at: DateTime<Utc>,
 }
 
-/// The oldest due rows, `limit` at a time, through the partial index on `(next_attempt_at, id)`:
-/// pass the last row of a page as `after` for the next.
+/// The oldest due rows, `limit` at a time, through the partial index on `(next_attempt_at, id)`
+/// and nothing else (an index-only scan: keep the selected columns in the index), passing the last
+/// row of a page as `after` for the next.
 pub async fn due_for_delivery(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
@@ -239,7 +239,7 @@ pub async fn due_for_delivery(
         None => {
             sqlx::query_as!(
                 DueEmail,
-                r#"SELECT id, attempts, next_attempt_at FROM email_outbox
+                r#"SELECT id, next_attempt_at FROM email_outbox
                    WHERE status = 'pending' AND next_attempt_at <= $1
                    ORDER BY next_attempt_at, id
                    LIMIT $2"#,
@@ -252,7 +252,7 @@ pub async fn due_for_delivery(
         Some(last) => {
             sqlx::query_as!(
                 DueEmail,
-                r#"SELECT id, attempts, next_attempt_at FROM email_outbox
+                r#"SELECT id, next_attempt_at FROM email_outbox
                    WHERE status = 'pending' AND next_attempt_at <= $1 AND (next_attempt_at, id) > ($2, $3)
                    ORDER BY next_attempt_at, id
                    LIMIT $4"#,
