@@ -74,8 +74,11 @@ impl Worker {
     pub async fn build(config: &Config, settings: WorkerSettings, clock: Clock) -> Result<Self, StartupError> {
         let pool = db::connect_and_migrate_with(&config.database_url, config.db_pool_size, db::Plans::Cached).await?;
         let redis = redis_conn::connect(&config.redis_url).await?;
+        // One idle SMTP connection kept per concurrent send: lettre closes a connection returned
+        // to a full pool, so a smaller pool reconnects for every send beyond it.
+        let smtp_connections = u32::try_from(settings.email_concurrency).unwrap_or(u32::MAX);
         let mailer =
-            Arc::new(Mailer::new(&config.smtp_url, &config.mail_from, settings.smtp_timeout, settings.smtp_pool_size)?);
+            Arc::new(Mailer::new(&config.smtp_url, &config.mail_from, settings.smtp_timeout, smtp_connections)?);
         let health_listener = TcpListener::bind(config.worker_listen)
             .await
             .map_err(|source| StartupError::Listen { address: config.worker_listen, source })?;

@@ -59,7 +59,6 @@ pub struct WorkerSettings {
     /// Jobs fetched from Redis per round trip.
     pub fetch_batch: usize,
     pub smtp_timeout: Duration,
-    pub smtp_pool_size: u32,
     /// apalis heartbeat; a worker missing 10 of them is presumed dead and its jobs re-queued, so
     /// 5 s (rather than apalis's 30 s) returns a dead worker's jobs within about 50 s.
     pub heartbeat_interval: Duration,
@@ -88,7 +87,6 @@ impl Default for WorkerSettings {
             timer_concurrency: 8,
             fetch_batch: 50,
             smtp_timeout: Duration::from_secs(30),
-            smtp_pool_size: 16,
             heartbeat_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             delivery: DeliveryPolicy::default(),

@@ -22,9 +22,11 @@ use crate::smtp_server::SmtpServer;
 async fn bench_emails_delivered_per_second() {
     let count: i64 = std::env::var("BENCH_EMAILS").ok().and_then(|n| n.parse().ok()).unwrap_or(3000);
     // The production polling and reconciling, not the test suite's fast ones.
+    let concurrency = std::env::var("BENCH_EMAIL_CONCURRENCY").ok().and_then(|n| n.parse().ok());
     let app = spawn_app_with_settings(1, |s| {
         s.poll_interval = Duration::from_secs(1);
         s.reconcile_interval = Duration::from_secs(60);
+        s.email_concurrency = concurrency.unwrap_or(s.email_concurrency);
     })
     .await;
     // All rows in one transaction, so that none is visible (and delivered) before the clock starts.

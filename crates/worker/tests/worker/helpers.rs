@@ -87,6 +87,8 @@ pub async fn spawn_app_with_settings(count: usize, adjust: impl Fn(&mut WorkerSe
         ("HELPDESK_DEV_MODE", "true".into()),
     ]
     .into_iter()
+    // Benchmarks may size the worker's pool like a deployment would.
+    .chain(std::env::var("BENCH_DB_POOL_SIZE").ok().map(|size| ("HELPDESK_DB_POOL_SIZE", size)))
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let config = Config::from_map(&vars).expect("test config");
