@@ -14,19 +14,33 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::fixtures::{reminded, waiting_tickets};
-use crate::helpers::{base_database_url, desk, load, redis_url, spawn_app_with_settings};
+use crate::helpers::{base_database_url, desk, drop_database, load, redis_url, spawn_app_with_settings};
 use crate::smtp_server::SmtpServer;
+
+/// A benchmark's knob from the environment, or its default.
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+/// A fresh database of the benchmark's own: its id, name and URL. `BENCH_DATABASE_PARAMS` is
+/// appended to the URL (`?sslmode=disable` for a database on the same host, where TLS only costs
+/// CPU).
+fn bench_database() -> (String, String, String) {
+    let id = Uuid::now_v7().simple().to_string();
+    let name = format!("helpdesk_test_{id}");
+    let url = format!("{}/{name}{}", base_database_url(), std::env::var("BENCH_DATABASE_PARAMS").unwrap_or_default());
+    (id, name, url)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark"]
 async fn bench_emails_delivered_per_second() {
-    let count: i64 = std::env::var("BENCH_EMAILS").ok().and_then(|n| n.parse().ok()).unwrap_or(3000);
+    let count: i64 = setting("BENCH_EMAILS", 3000);
     // The production polling and reconciling, not the test suite's fast ones.
-    let concurrency = std::env::var("BENCH_EMAIL_CONCURRENCY").ok().and_then(|n| n.parse().ok());
     let app = spawn_app_with_settings(1, |s| {
         s.poll_interval = Duration::from_secs(1);
         s.reconcile_interval = Duration::from_secs(60);
-        s.email_concurrency = concurrency.unwrap_or(s.email_concurrency);
+        s.email_concurrency = setting("BENCH_EMAIL_CONCURRENCY", s.email_concurrency);
     })
     .await;
     // All rows in one transaction, so that none is visible (and delivered) before the clock starts.
@@ -68,14 +82,9 @@ async fn bench_emails_delivered_per_second() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark"]
 async fn bench_a_hundred_thousand_due_reminders_end_to_end() {
-    let count: i64 = std::env::var("BENCH_REMINDERS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let count: i64 = setting("BENCH_REMINDERS", 100_000);
     let smtp = SmtpServer::start().await;
-    let id = Uuid::now_v7().simple().to_string();
-    let database = format!(
-        "{}/helpdesk_test_{id}{}",
-        base_database_url(),
-        std::env::var("BENCH_DATABASE_PARAMS").unwrap_or_default()
-    );
+    let (id, name, database) = bench_database();
     let pool = helpdesk_core::db::connect_and_migrate(&database, 5).await.unwrap();
     let desk = desk(&pool, "pro", 1).await;
     let seeding = Instant::now();
@@ -147,10 +156,7 @@ async fn bench_a_hundred_thousand_due_reminders_end_to_end() {
     );
     assert!(by_message_id.values().all(|n| *n == 1));
     drop(pool);
-    if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
-        let drop = format!("DROP DATABASE IF EXISTS \"helpdesk_test_{id}\" WITH (FORCE)");
-        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-    }
+    drop_database(&name).await;
 }
 
 /// The timers alone: `BENCH_REMINDERS` (default 100,000) due reminders drained by
@@ -160,15 +166,9 @@ async fn bench_a_hundred_thousand_due_reminders_end_to_end() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark"]
 async fn bench_timer_drain_alone() {
-    let setting = |name: &str, default: i64| std::env::var(name).ok().and_then(|n| n.parse().ok()).unwrap_or(default);
-    let (count, drains, batch) =
+    let (count, drains, batch): (i64, i64, i64) =
         (setting("BENCH_REMINDERS", 100_000), setting("BENCH_DRAINS", 4), setting("BENCH_BATCH", 100));
-    let id = Uuid::now_v7().simple().to_string();
-    let database = format!(
-        "{}/helpdesk_test_{id}{}",
-        base_database_url(),
-        std::env::var("BENCH_DATABASE_PARAMS").unwrap_or_default()
-    );
+    let (_, name, database) = bench_database();
     // As the worker connects: cached plans.
     let pool =
         helpdesk_core::db::connect_and_migrate_with(&database, 10, helpdesk_core::db::Plans::Cached).await.unwrap();
@@ -203,8 +203,5 @@ async fn bench_timer_drain_alone() {
     );
     assert_eq!(reminded(&pool, &tickets).await, count);
     drop(pool);
-    if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
-        let drop = format!("DROP DATABASE IF EXISTS \"helpdesk_test_{id}\" WITH (FORCE)");
-        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-    }
+    drop_database(&name).await;
 }

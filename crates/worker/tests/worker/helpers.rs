@@ -235,10 +235,7 @@ impl TestApp {
             cursor = next;
         }
         self.pool.close().await;
-        if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
-            let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database);
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-        }
+        drop_database(&self.database).await;
     }
 }
 
@@ -371,5 +368,13 @@ impl TestApp {
             .filter(|(id, _)| id.trim() == wanted || id.trim() == message_id)
             .map(|(_, n)| n)
             .sum()
+    }
+}
+
+/// Drops a test's own database, best effort: a leftover only costs disk.
+pub async fn drop_database(name: &str) {
+    if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
+        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
     }
 }

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use uuid::Uuid;
 
-use crate::helpers::{Desk, base_database_url, desk};
+use crate::helpers::{Desk, base_database_url, desk, drop_database};
 
 /// The first migration of the stored-instant design.
 const STORED_INSTANTS: i64 = 20261201000001;
@@ -168,10 +168,5 @@ async fn the_upgrade_carries_the_firing_log_over_and_sends_nothing_twice() {
             .unwrap();
     assert_eq!(alerts, 1, "one new alert in all: the breach owed to the re-targeted ticket");
     pool.close().await;
-    if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
-        let name = url.rsplit('/').next().unwrap_or_default();
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-            .execute(&admin)
-            .await;
-    }
+    drop_database(url.rsplit('/').next().unwrap_or_default()).await;
 }
