@@ -90,8 +90,8 @@ impl Mailer {
             .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))?)
     }
 
-    pub async fn send(&self, message: &Message) -> Result<(), SendFailure> {
-        self.transport.send(message.clone()).await.map(|_| ()).map_err(classify)
+    pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
+        self.transport.send(message).await.map(|_| ()).map_err(classify)
     }
 }
 

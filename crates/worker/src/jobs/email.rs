@@ -102,7 +102,7 @@ impl EmailDelivery {
             });
         let outcome = match message {
             Err(reason) => Err(SendFailure::Permanent(reason)),
-            Ok(message) => self.mailer.send(&message).await,
+            Ok(message) => self.mailer.send(message).await,
         };
 
         match outcome {
