@@ -71,6 +71,14 @@ pub async fn spawn_app_with_workers(count: usize) -> TestApp {
 
 /// Like `spawn_app_with_workers`, with each worker's settings adjusted by `adjust`.
 pub async fn spawn_app_with_settings(count: usize, adjust: impl Fn(&mut WorkerSettings)) -> TestApp {
+    spawn_app_at(Utc::now(), count, adjust).await
+}
+
+/// Like `spawn_app_with_settings`, with the test clock standing at `start` before any worker
+/// reads it. A test whose story begins at a fixed date starts there: moving the clock back after
+/// the workers have started would let a reconciler round that read the later "now" act on the
+/// story's first tickets.
+pub async fn spawn_app_at(start: DateTime<Utc>, count: usize, adjust: impl Fn(&mut WorkerSettings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt().with_env_filter("info,helpdesk_worker=debug").with_test_writer().try_init();
     }
@@ -93,7 +101,7 @@ pub async fn spawn_app_with_settings(count: usize, adjust: impl Fn(&mut WorkerSe
     .collect();
     let config = Config::from_map(&vars).expect("test config");
     // Stands still unless a test moves it; rows are inserted at its "now", so they are due.
-    let clock = Clock::manual(Utc::now().trunc_subsecs(6)); // PostgreSQL keeps microseconds
+    let clock = Clock::manual(start.trunc_subsecs(6)); // PostgreSQL keeps microseconds
 
     let mut workers = Vec::new();
     let mut queue = None;

@@ -13,12 +13,17 @@ use helpdesk_domain::timers::TimerKind;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::helpers::{Desk, TestApp, spawn_app_with_settings};
+use crate::helpers::{Desk, TestApp, spawn_app_at, spawn_app_with_settings};
 
 /// The real worker, its reconciler sweeping every second. E-mails go out as soon as their row is
 /// committed (and due), through the outbox notification: the timers are what is under test.
 async fn spawn_app() -> TestApp {
     spawn_app_with_settings(1, |s| s.outbox_notifications = true).await
+}
+
+/// The same, its clock at `start` from the beginning (see `spawn_app_at`).
+async fn spawn_app_from(start: &str) -> TestApp {
+    spawn_app_at(at(start), 1, |s| s.outbox_notifications = true).await
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -229,11 +234,10 @@ async fn an_agent_changing_the_status_cancels_the_reminder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
-    let app = spawn_app().await;
+    let app = spawn_app_from("2026-12-01T13:00:00Z").await;
     let store = SlaStore::default();
     let desk = app.desk("premium", 2).await;
     // Tuesday 2026-12-01 10:00 São Paulo: premium critical, first response in 1 business hour.
-    app.clock.set(at("2026-12-01T13:00:00Z"));
     let ticket = open(&app, &store, &desk, Severity::Critical, false).await;
     assert_eq!(next_timer(&app, ticket).await, Some(at("2026-12-01T13:48:00Z")), "at risk at 80 %: 10:48");
     let assign = TicketUpdate { assignee_id: Some(Some(desk.agents[1].user_id)), ..TicketUpdate::default() };
@@ -297,11 +301,10 @@ async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_breach_on_friday_night_is_delivered_on_monday_at_nine() {
-    let app = spawn_app().await;
+    let app = spawn_app_from("2026-12-04T19:00:00Z").await;
     let store = SlaStore::default();
     let desk = app.desk("premium", 1).await;
     // Friday 2026-12-04 16:00 São Paulo: first response due 17:00.
-    app.clock.set(at("2026-12-04T19:00:00Z"));
     let ticket = open(&app, &store, &desk, Severity::Critical, false).await;
 
     // Nobody answered; the alert is raised at 20:00, out of hours.
@@ -328,11 +331,10 @@ async fn a_breach_on_friday_night_is_delivered_on_monday_at_nine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_pages_every_agent_at_once_out_of_hours() {
-    let app = spawn_app().await;
+    let app = spawn_app_from("2026-12-04T22:00:00Z").await;
     let store = SlaStore::default();
     let desk = app.desk("premium", 2).await;
     // Friday 2026-12-04 19:00 São Paulo: an emergency counts calendar time, first response in 1 h.
-    app.clock.set(at("2026-12-04T22:00:00Z"));
     let ticket = open(&app, &store, &desk, Severity::Critical, true).await;
     let assign = TicketUpdate { assignee_id: Some(Some(desk.agents[0].user_id)), ..TicketUpdate::default() };
     tickets::update(&app.pool, &store, &desk.agents[0], ticket, assign, app.clock.now()).await.unwrap();
@@ -359,7 +361,7 @@ async fn an_emergency_pages_every_agent_at_once_out_of_hours() {
 async fn a_ticket_change_schedules_its_due_timer_without_the_reconciler() {
     // The reconciler runs at start-up and then hourly: what happens here comes from the
     // notifications (ticket → timer job, outbox row → delivery job).
-    let app = spawn_app_with_settings(1, |s| {
+    let app = spawn_app_at(at("2026-12-01T13:00:00Z"), 1, |s| {
         s.outbox_notifications = true;
         s.ticket_notifications = true;
         s.reconcile_interval = Duration::from_secs(3600);
@@ -370,7 +372,6 @@ async fn a_ticket_change_schedules_its_due_timer_without_the_reconciler() {
     let store = SlaStore::default();
     let desk = app.desk("premium", 1).await;
     // Tuesday 10:00: premium low, first response in 8 business hours.
-    app.clock.set(at("2026-12-01T13:00:00Z"));
     let ticket = open(&app, &store, &desk, Severity::Low, false).await;
 
     // 50 minutes later the severity goes up to critical (1 h): already past 80 %.
