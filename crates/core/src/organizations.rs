@@ -357,7 +357,11 @@ pub async fn organization_with_active_signup_code(
 }
 
 /// The plan in force for an organisation on `today`, with its entitlements.
-pub async fn active_plan(pool: &PgPool, organization_id: Uuid, today: NaiveDate) -> Result<Option<Plan>, CoreError> {
+pub async fn active_plan(
+    conn: &mut sqlx::PgConnection,
+    organization_id: Uuid,
+    today: NaiveDate,
+) -> Result<Option<Plan>, CoreError> {
     let row = sqlx::query_as!(
         PlanRow,
         r#"SELECT p.id, p.code, p.name, p.technical_support, p.emergency_priority, p.consultancy_meetings_per_month
@@ -366,7 +370,7 @@ pub async fn active_plan(pool: &PgPool, organization_id: Uuid, today: NaiveDate)
         organization_id,
         today
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(row.map(Plan::from))
 }

@@ -649,7 +649,7 @@ pub async fn open(
     if !errors.is_empty() {
         return Err(CoreError::Validation(errors));
     }
-    let plan = organizations::active_plan(pool, organization_id, brazil_today(now))
+    let plan = organizations::active_plan(&mut *pool.acquire().await?, organization_id, brazil_today(now))
         .await?
         .ok_or(CoreError::NotEntitled(MissingEntitlement::NoActiveContract))?;
     plan.entitlements.check_ticket(input.category, input.emergency).map_err(CoreError::NotEntitled)?;

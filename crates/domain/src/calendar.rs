@@ -446,6 +446,39 @@ impl BusinessCalendar {
         self.spec.time_zone
     }
 
+    /// The local date at `now` in the calendar's zone: contracts, reopen windows, monthly quotas
+    /// and report periods all count in it.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.spec.time_zone).date_naive()
+    }
+
+    /// `now` on the calendar's wall clock.
+    pub fn local(&self, now: DateTime<Utc>) -> DateTime<Tz> {
+        now.with_timezone(&self.spec.time_zone)
+    }
+
+    /// The instant a local date begins: the first instant whose wall clock reads that date
+    /// (a midnight skipped by a DST change begins the day at the transition).
+    pub fn start_of_day(&self, date: NaiveDate) -> DateTime<Utc> {
+        let tz = self.spec.time_zone;
+        let midnight = date.and_time(chrono::NaiveTime::MIN);
+        match tz.from_local_datetime(&midnight) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+            // Midnight fell into a gap: the day starts at the first existing instant after it.
+            chrono::LocalResult::None => (1..=180)
+                .find_map(|m| tz.from_local_datetime(&(midnight + TimeDelta::minutes(m))).earliest())
+                .map_or_else(|| Utc.from_utc_datetime(&midnight), |t| t.with_timezone(&Utc)),
+        }
+    }
+
+    /// The local calendar month holding `date`, as the half-open instants `[first day, first day
+    /// of the next month)`.
+    pub fn month_of(&self, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let first = date.with_day(1).unwrap_or(date);
+        let next = first.checked_add_months(chrono::Months::new(1)).unwrap_or(first);
+        (self.start_of_day(first), self.start_of_day(next))
+    }
+
     /// Business time inside `[from, to)`; zero when `to <= from`.
     pub fn business_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> TimeDelta {
         let (from, to) = (clamp_instant(from), clamp_instant(to));

@@ -366,3 +366,22 @@ fn long_spans_match_day_counts() {
     assert_eq!(y, h(9 * (261 - 12)));
     assert_eq!(cal.add_business_time(utc("2026-01-01T03:00:00Z"), y), utc("2026-12-31T21:00:00Z"));
 }
+
+#[test]
+fn local_dates_follow_the_calendars_zone() {
+    let cal = br();
+    // 01:30 UTC on the 1st is still the evening of the 31st in São Paulo (UTC−3).
+    assert_eq!(cal.today(utc("2026-02-01T01:30:00Z")), date(2026, 1, 31));
+    assert_eq!(cal.today(utc("2026-02-01T03:00:00Z")), date(2026, 2, 1));
+    assert_eq!(cal.start_of_day(date(2026, 2, 1)), utc("2026-02-01T03:00:00Z"));
+    assert_eq!(cal.month_of(date(2026, 2, 17)), (utc("2026-02-01T03:00:00Z"), utc("2026-03-01T03:00:00Z")));
+    assert_eq!(cal.month_of(date(2026, 12, 31)), (utc("2026-12-01T03:00:00Z"), utc("2027-01-01T03:00:00Z")));
+
+    let mut spec = BusinessCalendar::brazil_default().spec().clone();
+    spec.time_zone = chrono_tz::America::New_York;
+    let ny = BusinessCalendar::new(spec).unwrap();
+    assert_eq!(ny.today(utc("2026-02-01T03:00:00Z")), date(2026, 1, 31));
+    // New York's March: 31 days less the hour lost to DST.
+    let (start, end) = ny.month_of(date(2026, 3, 9));
+    assert_eq!(end - start, TimeDelta::days(31) - h(1));
+}
