@@ -2,7 +2,8 @@
 //! organisation per plan with a contract, an agent, and a customer per organisation.
 
 use helpdesk_core::accounts::{self, Caller, NewStaffUser, Registration};
-use helpdesk_core::organizations::{self, NewContract, brazil_today};
+use helpdesk_core::organizations::{self, NewContract};
+use helpdesk_core::sla_store::local_today;
 use helpdesk_core::{Clock, CoreError};
 use helpdesk_domain::accounts::Role;
 use sqlx::PgPool;
@@ -64,7 +65,7 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
             pool,
             &actor,
             org.id,
-            NewContract { plan_code: plan.into(), starts_on: brazil_today(now), ends_on: None },
+            NewContract { plan_code: plan.into(), starts_on: local_today(pool, now).await?, ends_on: None },
             now,
         )
         .await?;

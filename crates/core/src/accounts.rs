@@ -3,7 +3,7 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::error::violated_constraint;
-use crate::organizations::{self, brazil_today};
+use crate::organizations;
 use crate::outbox::{self, NewEmail, templates};
 use crate::pagination::{self, PageRequest};
 use crate::tokens::{self, TokenKeys};
@@ -216,12 +216,15 @@ pub async fn register(
         return Err(CoreError::Validation(errors));
     }
 
-    let organization_id =
-        organizations::organization_with_active_signup_code(pool, input.signup_code.trim(), brazil_today(now))
-            .await?
-            .ok_or_else(|| {
-            CoreError::forbidden("no_active_contract", "this signup code does not belong to an active contract")
-        })?;
+    let organization_id = organizations::organization_with_active_signup_code(
+        pool,
+        input.signup_code.trim(),
+        crate::sla_store::local_today(pool, now).await?,
+    )
+    .await?
+    .ok_or_else(|| {
+        CoreError::forbidden("no_active_contract", "this signup code does not belong to an active contract")
+    })?;
 
     let hash = passwords::hash(input.password).await?;
     let mut tx = pool.begin().await?;

@@ -10,12 +10,13 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use helpdesk_domain::calendar::{BusinessCalendar, CalendarSpec, DayOverride, OpenInterval, WeeklyHours};
 use helpdesk_domain::holidays::ClosedDate;
 use helpdesk_domain::sla::{PolicyRow, SlaPolicy};
+use helpdesk_domain::sla_validation::validate_policy;
 use helpdesk_domain::timers::WaitingPolicy;
 use serde_json::json;
 use sqlx::PgPool;
 
-/// Open tickets re-projected inside the admin's request; any beyond continue in the background
-/// (and every ticket also catches up by itself on its next change).
+/// Open tickets re-projected inside the admin's request; the worker's reconciler moves the rest
+/// (`tickets::reproject`), and every ticket also catches up by itself on its next change.
 const REPROJECT_IN_REQUEST: usize = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -124,14 +125,15 @@ async fn edit_calendar(
 }
 
 async fn reproject_after_change(pool: &PgPool, store: &SlaStore, now: DateTime<Utc>) -> Result<usize, CoreError> {
-    let done = tickets::reproject(pool, store, REPROJECT_IN_REQUEST, now).await?;
-    if done >= REPROJECT_IN_REQUEST {
-        let (pool, store) = (pool.clone(), store.clone());
-        tokio::spawn(async move {
-            if let Err(error) = tickets::reproject(&pool, &store, usize::MAX, now).await {
-                tracing::error!(%error, "background SLA re-projection stopped; tickets will catch up on their next change");
-            }
-        });
+    let mut done = 0;
+    while done < REPROJECT_IN_REQUEST {
+        let mut tx = pool.begin().await?;
+        let moved = tickets::reproject_batch(&mut tx, store, now).await?;
+        tx.commit().await?;
+        if moved == 0 {
+            break;
+        }
+        done += moved;
     }
     Ok(done)
 }
@@ -218,40 +220,6 @@ pub async fn set_policy(
     now: DateTime<Utc>,
 ) -> Result<(SlaPolicy, usize), CoreError> {
     actor.require_admin()?;
-    let mut errors = Vec::new();
-    if let Some(rows) = &edit.rows {
-        if rows.is_empty() {
-            errors.push(FieldError::new("rows", "must list at least one target"));
-        }
-        for (i, row) in rows.iter().enumerate() {
-            for (metric, target) in
-                [("first_response", row.targets.first_response), ("resolution", row.targets.resolution)]
-            {
-                if target.duration <= chrono::TimeDelta::zero() || target.duration > chrono::TimeDelta::days(365) {
-                    errors.push(FieldError::new(
-                        format!("rows[{i}].{metric}"),
-                        "must be a positive duration of at most a year",
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(fraction) = edit.at_risk_fraction.filter(|f| !(0.05..=1.0).contains(f)) {
-        errors.push(FieldError::new("at_risk_fraction", format!("must be between 0.05 and 1, got {fraction}")));
-    }
-    for (field, hours) in
-        [("reminder_after_hours", edit.reminder_after_hours), ("auto_close_after_hours", edit.auto_close_after_hours)]
-    {
-        if let Some(hours) = hours.filter(|h| !(1..=WaitingPolicy::MAX_HOURS).contains(h)) {
-            errors.push(FieldError::new(
-                field,
-                format!("must be between 1 and {} hours, got {hours}", WaitingPolicy::MAX_HOURS),
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(CoreError::Validation(errors));
-    }
     let mut tx = pool.begin().await?;
     let current = store.snapshot(&mut tx).await?.policy;
     let policy = SlaPolicy {
@@ -264,6 +232,13 @@ pub async fn set_policy(
             auto_close_after_hours: edit.auto_close_after_hours.unwrap_or(current.waiting.auto_close_after_hours),
         },
     };
+    // Every plan × severity must keep targets, so no ticket creation ever meets a gap (R5).
+    let plans = sqlx::query_scalar!("SELECT code FROM plans ORDER BY code").fetch_all(&mut *tx).await?;
+    let plans: Vec<&str> = plans.iter().map(String::as_str).collect();
+    let problems = validate_policy(&policy, &plans);
+    if !problems.is_empty() {
+        return Err(CoreError::Validation(problems.into_iter().map(|p| FieldError::new(p.field, p.message)).collect()));
+    }
     SlaStore::save_policy(&mut tx, &policy, actor.user_id, now).await?;
     audit::record(
         &mut tx,

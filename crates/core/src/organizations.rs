@@ -13,11 +13,6 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Contracts start and end on Brazilian calendar dates.
-pub fn brazil_today(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&chrono_tz::America::Sao_Paulo).date_naive()
-}
-
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub id: Uuid,
@@ -149,7 +144,7 @@ pub async fn get_organization(
                     WHERE c.organization_id = o.id AND c.starts_on <= $2 AND (c.ends_on IS NULL OR c.ends_on > $2)) AS active_plan
            FROM organizations o WHERE o.id = $1"#,
         id,
-        brazil_today(now)
+        crate::sla_store::local_today(pool, now).await?
     )
     .fetch_optional(pool)
     .await?
@@ -175,7 +170,7 @@ pub async fn list_organizations(
              AND ($3::timestamptz IS NULL OR (o.created_at, o.id) > ($3, $4))
            ORDER BY o.created_at, o.id
            LIMIT $5"#,
-        brazil_today(now),
+        crate::sla_store::local_today(pool, now).await?,
         only,
         after_at,
         after_id,

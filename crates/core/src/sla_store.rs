@@ -12,15 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use uuid::Uuid;
 
-/// The current calendar and policy plus every calendar version a clock may refer to.
-#[derive(Debug, Clone)]
-pub struct SlaSnapshot {
-    pub calendars: BTreeMap<u32, BusinessCalendar>,
-    pub calendar: BusinessCalendar,
-    pub calendar_created_at: DateTime<Utc>,
-    pub policy: SlaPolicy,
-    pub policy_created_at: DateTime<Utc>,
-}
+pub use helpdesk_domain::sla_versions::SlaSnapshot;
 
 /// Versions read so far, each with the instant it was written.
 type Cache<T> = Arc<RwLock<BTreeMap<u32, (T, DateTime<Utc>)>>>;
@@ -166,4 +158,18 @@ impl SlaStore {
         }
         Ok(())
     }
+}
+
+/// Today's date in the zone of the calendar in force: contracts start and end on such dates.
+/// One indexed read; before the calendar is seeded, Brazil's default calendar's zone.
+pub async fn local_today(db: impl sqlx::PgExecutor<'_>, now: DateTime<Utc>) -> Result<chrono::NaiveDate, CoreError> {
+    let zone = sqlx::query_scalar!("SELECT spec->>'time_zone' FROM calendar_versions ORDER BY version DESC LIMIT 1")
+        .fetch_optional(db)
+        .await?
+        .flatten();
+    let calendar = BusinessCalendar::brazil_default();
+    Ok(match zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+        Some(tz) => now.with_timezone(&tz).date_naive(),
+        None => calendar.today(now),
+    })
 }

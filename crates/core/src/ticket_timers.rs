@@ -14,14 +14,16 @@
 use crate::CoreError;
 use crate::outbox::{self, NewEmail, templates};
 use crate::sla_store::{SlaSnapshot, SlaStore};
-use crate::tickets::{self, Change, Ticket};
+use crate::tickets::notify::{self, Recipient};
+use crate::tickets::store::{self, command_error};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use helpdesk_domain::sla::{Metric, Severity};
-use helpdesk_domain::tickets::CloseReason;
+use helpdesk_domain::tickets::aggregate::timer_state;
+use helpdesk_domain::tickets::{Ticket, TicketChange};
 use helpdesk_domain::timers::{self, AlertAudience, AlertStage, TimerKind, TimerState};
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -39,23 +41,23 @@ fn same_instant(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
     a.map(|t| t.timestamp_micros()) == b.map(|t| t.timestamp_micros())
 }
 
-/// Runs whatever timers of `ticket` are due at `now`, in one transaction that also records them
-/// and stores the ticket's next instant: what a timer job does.
+/// Runs whatever timers of `ticket` are due at `now`, in the caller's transaction, which also
+/// records them and stores the ticket's next instant: what a timer job does. The decision and the
+/// action (an auto-close included) are one transaction, so a ticket that changed meanwhile is
+/// never acted on from a stale read.
 pub async fn run_due(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     store: &SlaStore,
     ticket: Uuid,
     now: DateTime<Utc>,
 ) -> Result<TimerOutcome, CoreError> {
-    let mut tx = pool.begin().await?;
-    let snapshot = store.snapshot(&mut tx).await?;
-    let change = match tickets::lock(&mut tx, None, ticket, &snapshot, now).await {
+    let snapshot = store.snapshot(&mut *conn).await?;
+    let change = match store::lock(&mut *conn, None, ticket, &snapshot, now).await {
         Ok(change) => change,
         Err(CoreError::NotFound(_)) => return Ok(TimerOutcome::NothingDue { next_at: None }),
         Err(error) => return Err(error),
     };
-    let outcome = run_locked(&mut tx, &snapshot, vec![change], now).await?.pop();
-    tx.commit().await?;
+    let outcome = run_locked(conn, &snapshot, vec![change], now).await?.pop();
     Ok(outcome.unwrap_or(TimerOutcome::NothingDue { next_at: None }))
 }
 
@@ -68,7 +70,8 @@ pub struct Batch {
     pub acted: usize,
     /// Timers that acted, in all.
     pub timers: usize,
-    /// The ticket that could not be read, when one could not: the batch was rolled back.
+    /// The ticket that could not be read, when one could not: the batch wrote nothing, and the
+    /// caller should roll back and run it again without that ticket.
     pub failed: Vec<(Uuid, CoreError)>,
 }
 
@@ -81,44 +84,41 @@ pub struct Batch {
 /// read fails the batch, which is rolled back; it is returned in `failed` for the caller to run
 /// the batch again without it (in `skip`).
 pub async fn run_due_batch(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     store: &SlaStore,
     now: DateTime<Utc>,
     limit: i64,
     skip: &[Uuid],
 ) -> Result<Batch, CoreError> {
-    let mut tx = pool.begin().await?;
-    let due = tickets::lock_due(&mut tx, now, limit, skip).await?;
+    let due = store::lock_due(&mut *tx, now, limit, skip).await?;
     let mut batch = Batch { tickets: due.len(), ..Batch::default() };
     if due.is_empty() {
         return Ok(batch);
     }
-    let snapshot = store.snapshot(&mut tx).await?;
+    let snapshot = store.snapshot(&mut *tx).await?;
     let mut changes = Vec::with_capacity(due.len());
     for ticket in due {
         let id = ticket.id;
-        match tickets::change_of(ticket, &snapshot, now) {
+        match TicketChange::load(ticket, &snapshot, now) {
             Ok(change) => changes.push(change),
             Err(error) => {
-                tx.rollback().await?;
-                batch.failed.push((id, error));
+                batch.failed.push((id, command_error(id, error)));
                 return Ok(batch);
             }
         }
     }
-    for outcome in run_locked(&mut tx, &snapshot, changes, now).await? {
+    for outcome in run_locked(tx, &snapshot, changes, now).await? {
         if let TimerOutcome::Acted { kinds, .. } = outcome {
             batch.acted += 1;
             batch.timers += kinds.len();
         }
     }
-    tx.commit().await?;
     Ok(batch)
 }
 
 /// A ticket with timers due, and what acting on them writes.
 struct Acting {
-    change: Change,
+    change: TicketChange,
     decided: Decided,
 }
 
@@ -144,7 +144,7 @@ struct Alert {
 async fn run_locked(
     tx: &mut PgConnection,
     snapshot: &SlaSnapshot,
-    changes: Vec<Change>,
+    changes: Vec<TicketChange>,
     now: DateTime<Utc>,
 ) -> Result<Vec<TimerOutcome>, CoreError> {
     let policy = snapshot.policy.waiting;
@@ -153,8 +153,8 @@ async fn run_locked(
     let mut acting = Vec::new();
     let mut corrections: (Vec<Uuid>, Vec<Option<DateTime<Utc>>>) = (Vec::new(), Vec::new());
     for change in changes {
-        let projection = tickets::projection(&change, snapshot, now)?;
-        let state = tickets::timer_state(&change.ticket, &projection);
+        let projection = change.projection(snapshot, now).map_err(|e| command_error(change.ticket.id, e))?;
+        let state = timer_state(&change.ticket, &projection);
         let kinds = state.due(&policy, now);
         if kinds.is_empty() {
             // Early, duplicate or stale. If the stored instant is out of date (the policy or
@@ -189,7 +189,7 @@ async fn run_locked(
     let mut everyone = false;
     for a in &acting {
         let t = &a.change.ticket;
-        wanted.push(t.requester_id);
+        wanted.extend(t.requester_id);
         if a.decided.kinds.iter().any(|k| k.alert().is_some()) {
             match timers::alert_audience(t.emergency, t.assignee_id) {
                 AlertAudience::Assignee(agent) => wanted.push(agent),
@@ -197,13 +197,12 @@ async fn run_locked(
             }
         }
     }
-    let directory: HashMap<Uuid, tickets::Recipient> =
-        tickets::recipients(&mut *tx, &wanted).await?.into_iter().map(|r| (r.id, r)).collect();
+    let directory: HashMap<Uuid, Recipient> =
+        notify::recipients(&mut *tx, &wanted).await?.into_iter().map(|r| (r.id, r)).collect();
     let mut agents = if everyone { all_agents(&mut *tx).await? } else { Vec::new() };
 
     // Act, in memory.
-    let mut closed = Vec::new();
-    for (index, a) in acting.iter_mut().enumerate() {
+    for a in acting.iter_mut() {
         for kind in a.decided.kinds.clone() {
             match kind.alert() {
                 Some((metric, _)) => {
@@ -235,24 +234,15 @@ async fn run_locked(
                 }
                 None if kind == TimerKind::CustomerReminder => {
                     let waiting_since = a.decided.state.waiting_since.unwrap_or(now);
-                    a.change.log(
-                        None,
-                        "reminder_sent",
-                        json!({ "waiting_since": waiting_since, "auto_close_at": now + policy.auto_close_after() }),
-                        false,
-                    );
+                    a.change.send_reminder(waiting_since, now + policy.auto_close_after(), now);
                 }
                 None => {
                     let reminder_sent_at = a.decided.state.reminder_of_wait();
                     let waiting_since = a.decided.state.waiting_since;
-                    tickets::close_change(&mut a.change, snapshot, None, CloseReason::AutoClosed, now)?;
-                    a.change.log(
-                        None,
-                        "auto_closed",
-                        json!({ "reminder_sent_at": reminder_sent_at, "waiting_since": waiting_since, "reason": CloseReason::AutoClosed }),
-                        false,
-                    );
-                    closed.push(index);
+                    let id = a.change.ticket.id;
+                    a.change
+                        .auto_close(snapshot, reminder_sent_at, waiting_since, now)
+                        .map_err(|e| command_error(id, e))?;
                 }
             }
             a.decided.state.record(kind, now);
@@ -262,23 +252,23 @@ async fn run_locked(
     }
 
     // Write: the tickets (with their timelines), then their e-mails.
-    let (changes, decided): (Vec<Change>, Vec<Decided>) = acting.into_iter().map(|a| (a.change, a.decided)).unzip();
-    let saved = tickets::save_all(&mut *tx, changes, snapshot, now).await?;
-    let agent_book: HashMap<Uuid, &tickets::Recipient> = agents.iter().map(|r| (r.id, r)).collect();
+    let (changes, decided): (Vec<TicketChange>, Vec<Decided>) =
+        acting.into_iter().map(|a| (a.change, a.decided)).unzip();
+    let saved = store::save_all(&mut *tx, changes, snapshot, now).await?;
+    let agent_book: HashMap<Uuid, &Recipient> = agents.iter().map(|r| (r.id, r)).collect();
     let mut emails = Vec::new();
-    for (index, (ticket, decided)) in saved.iter().zip(&decided).enumerate() {
-        let requester = directory.get(&ticket.requester_id);
-        if let (true, Some(to)) = (decided.kinds.contains(&TimerKind::CustomerReminder), requester) {
-            emails.push((reminder_email(ticket, to, &decided.state, &policy, now), now));
+    for (change, decided) in saved.iter().zip(&decided) {
+        let ticket = &change.ticket;
+        // The reminder and the auto-close notice go to the requester, as the commands said.
+        for n in &change.notifications {
+            let Some(to) = notify::audience_of(ticket, n.to).and_then(|id| directory.get(&id)) else { continue };
+            emails.push((notify::notice_email(ticket, to, &n.notice), now));
         }
         for alert in &decided.alerts {
             for id in &alert.to {
                 let Some(to) = directory.get(id).or_else(|| agent_book.get(id).copied()) else { continue };
                 emails.push((alert_email(ticket, to, snapshot, &decided.state, alert.kind), alert.deliver_at));
             }
-        }
-        if let (true, Some(to)) = (closed.contains(&index), requester) {
-            emails.push((tickets::closed_email(ticket, to, CloseReason::AutoClosed), now));
         }
     }
     outbox::enqueue_all(&mut *tx, emails, now).await?;
@@ -287,40 +277,18 @@ async fn run_locked(
         .into_iter()
         .filter_map(|outcome| match outcome {
             Some(outcome) => Some(outcome),
-            None => saved
-                .next()
-                .map(|(ticket, decided)| TimerOutcome::Acted { kinds: decided.kinds, next_at: ticket.next_timer_at }),
+            None => saved.next().map(|(change, decided)| TimerOutcome::Acted {
+                kinds: decided.kinds,
+                next_at: change.ticket.next_timer_at,
+            }),
         })
         .collect())
-}
-
-/// R8: the reminder to the requester, announcing when the ticket will close.
-fn reminder_email<'a>(
-    ticket: &Ticket,
-    to: &'a tickets::Recipient,
-    state: &TimerState,
-    policy: &timers::WaitingPolicy,
-    now: DateTime<Utc>,
-) -> NewEmail<'a> {
-    let waiting_since = state.waiting_since.unwrap_or(now);
-    NewEmail {
-        idempotency_key: format!("ticket:{}:reminder:{}:{}", ticket.id, waiting_since.timestamp_micros(), to.id),
-        to_address: &to.email,
-        to_name: Some(&to.name),
-        locale: &to.locale,
-        template: templates::TICKET_REMINDER,
-        payload: json!({
-            "name": to.name, "ticket_id": ticket.id, "ticket_number": ticket.number, "subject": ticket.subject,
-            "status": ticket.status, "severity": ticket.severity,
-            "waiting_since": waiting_since, "auto_close_at": now + policy.auto_close_after(),
-        }),
-    }
 }
 
 /// R5/R7: an at-risk or breach alert to one agent, once per target revision.
 fn alert_email<'a>(
     ticket: &Ticket,
-    to: &'a tickets::Recipient,
+    to: &'a Recipient,
     snapshot: &SlaSnapshot,
     state: &TimerState,
     kind: TimerKind,
@@ -347,9 +315,9 @@ fn alert_email<'a>(
 
 /// Every active agent (the admins when the desk has no agent): the on-call list, and who hears of
 /// an unassigned ticket.
-async fn all_agents(conn: &mut PgConnection) -> Result<Vec<tickets::Recipient>, sqlx::Error> {
+async fn all_agents(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Error> {
     sqlx::query_as!(
-        tickets::Recipient,
+        Recipient,
         r#"SELECT id, email, name, locale FROM users
            WHERE disabled_at IS NULL
              AND role = CASE WHEN EXISTS (SELECT 1 FROM users WHERE role = 'agent' AND disabled_at IS NULL) THEN 'agent' ELSE 'admin' END

@@ -7,5 +7,7 @@ pub mod holidays;
 pub mod plans;
 pub mod sla;
 pub mod sla_projection;
+pub mod sla_validation;
+pub mod sla_versions;
 pub mod tickets;
 pub mod timers;

@@ -423,6 +423,10 @@ pub struct MetricExplanation {
     pub paused: Vec<PausedSegment>,
     /// Closed days inside business-time spans that counted.
     pub closed_days_skipped: Vec<SkippedDay>,
+    /// Closed days between now and the due instant that the running clock will skip: why a due
+    /// instant lies further away than the target suggests.
+    #[serde(default)]
+    pub closed_days_ahead: Vec<SkippedDay>,
     /// Calendar versions used, in order of use.
     pub calendar_versions: Vec<u32>,
     /// Policy versions used, in order of use.
@@ -791,8 +795,20 @@ impl SlaClock {
                     }
                 }
             }
+            let mut closed_days_ahead = Vec::new();
+            if let (Phase::Running { .. }, Some(due_at), Some(cal)) =
+                (m.phase, state.due_at, calendars.calendar(m.calendar_version))
+                && m.target.mode == ClockMode::Business
+            {
+                closed_days_ahead = cal
+                    .closed_days_skipped(now, due_at)
+                    .into_iter()
+                    .map(|(date, name)| SkippedDay { date, name })
+                    .collect();
+            }
             Ok(MetricExplanation {
                 state,
+                closed_days_ahead,
                 counted: m.counted,
                 paused,
                 closed_days_skipped,

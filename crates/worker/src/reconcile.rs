@@ -115,6 +115,10 @@ impl Reconciler {
         if emails > 0 {
             tracing::info!(count = emails, "reconciler queued due e-mails");
         }
+        let moved = self.run_reprojection().await?;
+        if moved > 0 {
+            tracing::info!(count = moved, "reconciler moved tickets onto the calendar and policy in force");
+        }
         let timers = self.run_ticket_timers().await?;
         if timers > 0 {
             tracing::info!(count = timers, "reconciler ran due ticket timers");
@@ -187,9 +191,15 @@ impl Reconciler {
         let mut acted = 0;
         while tokio::time::Instant::now() < deadline {
             let skipped = skip.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            let mut tx = self.pool.begin().await.map_err(helpdesk_core::CoreError::from)?;
             let batch =
-                ticket_timers::run_due_batch(&self.pool, &self.store, self.clock.now(), self.drain_batch, &skipped)
+                ticket_timers::run_due_batch(&mut tx, &self.store, self.clock.now(), self.drain_batch, &skipped)
                     .await?;
+            if batch.failed.is_empty() {
+                tx.commit().await.map_err(helpdesk_core::CoreError::from)?;
+            } else {
+                tx.rollback().await.map_err(helpdesk_core::CoreError::from)?;
+            }
             acted += batch.timers;
             for (ticket, error) in batch.failed {
                 tracing::warn!(%ticket, error = %error, "ticket timers failed; skipped until the next round");
@@ -200,6 +210,25 @@ impl Reconciler {
             }
         }
         Ok(acted)
+    }
+
+    /// Moves open tickets still on an older calendar or policy version onto the ones in force
+    /// (issue 14: re-projection is worker work), a batch per transaction, until none is left or
+    /// the round has used 90 % of its interval; returns how many moved. The tickets' own versions
+    /// are the record of what is left, so a restart resumes where the last batch committed.
+    pub async fn run_reprojection(&self) -> Result<usize, ReconcileError> {
+        let deadline = tokio::time::Instant::now() + self.interval.mul_f64(0.9).max(Duration::from_millis(500));
+        let mut moved = 0;
+        while tokio::time::Instant::now() < deadline {
+            let mut tx = self.pool.begin().await.map_err(helpdesk_core::CoreError::from)?;
+            let batch = helpdesk_core::tickets::reproject_batch(&mut tx, &self.store, self.clock.now()).await?;
+            tx.commit().await.map_err(helpdesk_core::CoreError::from)?;
+            if batch == 0 {
+                break;
+            }
+            moved += batch;
+        }
+        Ok(moved)
     }
 
     /// How long a queued job's key keeps the reconciler from queueing the same work again: long

@@ -8,8 +8,9 @@ use crate::extract::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::NaiveDate;
-use helpdesk_core::organizations::{self, NewContract, brazil_today};
+use helpdesk_core::organizations::{self, NewContract};
 use helpdesk_core::pagination::PageRequest;
+use helpdesk_core::sla_store::local_today;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -100,7 +101,7 @@ pub async fn list_contracts(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let today = brazil_today(state.clock.now());
+    let today = local_today(&state.pool, state.clock.now()).await?;
     let staff = caller.0.role.is_staff();
     let contracts = organizations::list_contracts(&state.pool, &caller.0, *id).await?;
     Ok(HttpResponse::Ok().json(contracts.into_iter().map(|c| ContractView::new(c, today, staff)).collect::<Vec<_>>()))
@@ -122,7 +123,7 @@ pub async fn create_contract(
     let now = state.clock.now();
     let input = NewContract { plan_code: body.0.plan, starts_on: body.0.starts_on, ends_on: body.0.ends_on };
     let contract = organizations::create_contract(&state.pool, &caller.0, *id, input, now).await?;
-    Ok(HttpResponse::Created().json(ContractView::new(contract, brazil_today(now), true)))
+    Ok(HttpResponse::Created().json(ContractView::new(contract, local_today(&state.pool, now).await?, true)))
 }
 
 /// Issue a new signup code for a contract (admin); the old code stops working.
@@ -138,5 +139,5 @@ pub async fn rotate_signup_code(
     let now = state.clock.now();
     let (organization_id, contract_id) = path.into_inner();
     let contract = organizations::rotate_signup_code(&state.pool, &caller.0, organization_id, contract_id, now).await?;
-    Ok(HttpResponse::Ok().json(ContractView::new(contract, brazil_today(now), true)))
+    Ok(HttpResponse::Ok().json(ContractView::new(contract, local_today(&state.pool, now).await?, true)))
 }

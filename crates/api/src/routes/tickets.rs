@@ -8,13 +8,14 @@ use crate::extract::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use helpdesk_core::CoreError;
 use helpdesk_core::pagination::PageRequest;
 use helpdesk_core::tickets::{
     self, Message, NewMessage, NewTicket, Sort, Ticket, TicketFilter, TicketUpdate, TimelineEvent,
 };
 use helpdesk_domain::plans::Category;
 use helpdesk_domain::sla::{ClockMode, ClockPhase, MetricExplanation, Severity, SlaExplanation};
-use helpdesk_domain::tickets::{CloseReason, Status};
+use helpdesk_domain::tickets::{CloseReason, Source, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -35,6 +36,9 @@ pub struct CreateTicket {
     pub emergency: bool,
     /// An earlier ticket this one follows up (e.g. one closed more than 7 days ago).
     pub references_ticket_id: Option<Uuid>,
+    /// Agents only, and required of them: the customer (user id) the ticket is opened for, for
+    /// example after a phone call. That customer's contract decides the entitlement.
+    pub on_behalf_of: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,7 +100,12 @@ pub struct TicketView {
     /// Human-friendly sequential number.
     pub number: i64,
     pub organization_id: Uuid,
-    pub requester_id: Uuid,
+    /// The customer the ticket is for; absent when the system opened it for the organisation.
+    pub requester_id: Option<Uuid>,
+    /// Who opened it: the requester, an agent on their behalf, or absent for the system.
+    pub opened_by: Option<Uuid>,
+    /// How it came in: `portal` (a customer), `agent` (on a customer's behalf), `monitoring`.
+    pub source: Source,
     pub assignee_id: Option<Uuid>,
     pub subject: String,
     pub description: String,
@@ -150,6 +159,8 @@ impl TicketView {
             number: t.number,
             organization_id: t.organization_id,
             requester_id: t.requester_id,
+            opened_by: t.opened_by,
+            source: t.source,
             assignee_id: t.assignee_id,
             subject: t.subject,
             description: t.description,
@@ -269,6 +280,9 @@ pub struct MetricExplanationView {
     pub counted: Vec<CountedSpan>,
     pub paused: Vec<PausedSpan>,
     pub closed_days_skipped: Vec<SkippedDayView>,
+    /// Closed days still ahead, between now and the due instant, that the running clock will
+    /// skip: why the due instant is further away than the target suggests.
+    pub closed_days_ahead: Vec<SkippedDayView>,
     pub calendar_versions: Vec<u32>,
     pub policy_versions: Vec<u32>,
 }
@@ -308,6 +322,11 @@ impl From<MetricExplanation> for MetricExplanationView {
                 .into_iter()
                 .map(|d| SkippedDayView { date: d.date, name: d.name })
                 .collect(),
+            closed_days_ahead: m
+                .closed_days_ahead
+                .into_iter()
+                .map(|d| SkippedDayView { date: d.date, name: d.name })
+                .collect(),
             calendar_versions: m.calendar_versions,
             policy_versions: m.policy_versions,
         }
@@ -343,6 +362,9 @@ pub struct TicketQuery {
     pub assignee: Option<String>,
     /// Plan code at opening (staff).
     pub plan: Option<String>,
+    /// How tickets came in: `portal`, `agent` or `monitoring`.
+    #[param(value_type = Option<String>, example = "monitoring")]
+    pub source: Option<Source>,
     pub breached: Option<bool>,
     pub at_risk: Option<bool>,
     /// `created` (newest first, default) or `due` (unresolved tickets, soonest due first).
@@ -355,8 +377,9 @@ fn view(ticket: Ticket, state: &AppState) -> TicketView {
     TicketView::new(ticket, state.clock.now())
 }
 
-/// Open a ticket. The organisation's contract must cover it (R2): Essencial opens `service`
-/// tickets only; only Premium flags emergencies.
+/// Open a ticket. A customer opens one for their organisation; an agent opens one on behalf of a
+/// customer (`on_behalf_of`). The organisation's contract must cover it (R2): Essencial opens
+/// `service` tickets only; only Premium flags emergencies.
 #[utoipa::path(tag = "tickets", security(("bearer" = [])), request_body = CreateTicket, responses(
     (status = 201, description = "Created", body = TicketView),
     (status = 403, description = "`plan_not_entitled` (with `missing_entitlement`) or `customers_only`", body = Problem, content_type = "application/problem+json"),
@@ -375,8 +398,11 @@ pub async fn create_ticket(
         severity: b.severity,
         emergency: b.emergency,
         references_ticket_id: b.references_ticket_id,
+        on_behalf_of: b.on_behalf_of,
     };
-    let ticket = tickets::open(&state.pool, &state.sla, &caller.0, input, state.clock.now()).await?;
+    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
+    let ticket = tickets::open(&mut tx, &state.sla, &caller.0, input, state.clock.now()).await?;
+    tx.commit().await.map_err(CoreError::from)?;
     Ok(HttpResponse::Created().json(view(ticket, &state)))
 }
 
@@ -417,11 +443,13 @@ pub async fn list_tickets(
         assignee_id,
         unassigned,
         plan: q.plan,
+        source: q.source,
         breached: q.breached,
         at_risk: q.at_risk,
     };
     let now = state.clock.now();
-    let (items, next_cursor) = tickets::list(&state.pool, &caller.0, filter, sort, page, now).await?;
+    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
+    let (items, next_cursor) = tickets::list(&mut conn, &caller.0, filter, sort, page, now).await?;
     Ok(HttpResponse::Ok()
         .json(TicketPage { items: items.into_iter().map(|t| TicketView::new(t, now)).collect(), next_cursor }))
 }
@@ -434,7 +462,8 @@ pub async fn get_ticket(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(view(tickets::get(&state.pool, &caller.0, *id).await?, &state)))
+    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
+    Ok(HttpResponse::Ok().json(view(tickets::get(&mut conn, Some(&caller.0), *id).await?, &state)))
 }
 
 /// Change severity, assignee or status (agents).
@@ -452,7 +481,9 @@ pub async fn update_ticket(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let update = TicketUpdate { severity: b.severity, assignee_id: b.assignee_id, status: b.status };
-    let ticket = tickets::update(&state.pool, &state.sla, &caller.0, *id, update, state.clock.now()).await?;
+    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
+    let ticket = tickets::update(&mut tx, &state.sla, &caller.0, *id, update, state.clock.now()).await?;
+    tx.commit().await.map_err(CoreError::from)?;
     Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }
 
@@ -464,7 +495,8 @@ pub async fn list_messages(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let messages = tickets::messages(&state.pool, &caller.0, *id).await?;
+    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
+    let messages = tickets::messages(&mut conn, &caller.0, *id).await?;
     Ok(HttpResponse::Ok().json(messages.into_iter().map(MessageView::from).collect::<Vec<_>>()))
 }
 
@@ -483,8 +515,9 @@ pub async fn create_message(
     body: Json<CreateMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
+    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
     let (message, ticket) = tickets::post_message(
-        &state.pool,
+        &mut tx,
         &state.sla,
         &caller.0,
         *id,
@@ -492,6 +525,7 @@ pub async fn create_message(
         state.clock.now(),
     )
     .await?;
+    tx.commit().await.map_err(CoreError::from)?;
     Ok(HttpResponse::Created().json(MessageCreated { message: message.into(), ticket: view(ticket, &state) }))
 }
 
@@ -503,7 +537,8 @@ pub async fn list_events(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = tickets::events(&state.pool, &caller.0, *id).await?;
+    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
+    let events = tickets::events(&mut conn, &caller.0, *id).await?;
     Ok(HttpResponse::Ok().json(events.into_iter().map(TimelineEventView::from).collect::<Vec<_>>()))
 }
 
@@ -515,7 +550,8 @@ pub async fn explain_sla(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let explanation = tickets::explain_sla(&state.pool, &state.sla, &caller.0, *id, state.clock.now()).await?;
+    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
+    let explanation = tickets::explain_sla(&mut conn, &state.sla, &caller.0, *id, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(SlaExplanationView::from(explanation)))
 }
 
@@ -532,7 +568,9 @@ pub async fn close_ticket(
     body: Json<CloseTicket>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.0.reason.unwrap_or(CloseReason::Resolved);
-    let ticket = tickets::close(&state.pool, &state.sla, Some(&caller.0), *id, reason, state.clock.now()).await?;
+    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
+    let ticket = tickets::close(&mut tx, &state.sla, &caller.0, *id, reason, state.clock.now()).await?;
+    tx.commit().await.map_err(CoreError::from)?;
     Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }
 
@@ -548,6 +586,8 @@ pub async fn reopen_ticket(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let ticket = tickets::reopen(&state.pool, &state.sla, &caller.0, *id, state.clock.now()).await?;
+    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
+    let ticket = tickets::reopen(&mut tx, &state.sla, &caller.0, *id, state.clock.now()).await?;
+    tx.commit().await.map_err(CoreError::from)?;
     Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }

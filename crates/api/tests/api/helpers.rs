@@ -122,6 +122,23 @@ impl TestApp {
     }
 
     /// Creates an organisation with a contract on `plan` starting today; returns (org id, signup code).
+    /// A new agent account: its id and an access token.
+    pub async fn agent(&self) -> (String, String) {
+        let email = format!("agent-{}@kadix.test", Uuid::now_v7().simple());
+        let user = ok_json(
+            self.post(
+                "/v1/users",
+                Some(&self.admin_token),
+                &json!({ "email": email, "name": "Agente", "role": "agent", "password": PASSWORD }),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let token = self.login(&email, PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+        (user["id"].as_str().unwrap().to_owned(), token)
+    }
+
     pub async fn organization_on(&self, plan: &str) -> (Uuid, String) {
         let name = format!("Org {plan} {}", Uuid::now_v7().simple());
         let org = ok_json(
@@ -130,7 +147,7 @@ impl TestApp {
         )
         .await;
         let org_id: Uuid = org["id"].as_str().unwrap().parse().unwrap();
-        let today = helpdesk_core::organizations::brazil_today(self.clock.now());
+        let today = helpdesk_core::sla_store::local_today(&self.pool, self.clock.now()).await.expect("today");
         let contract = ok_json(
             self.post(
                 &format!("/v1/organizations/{org_id}/contracts"),

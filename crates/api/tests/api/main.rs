@@ -12,4 +12,5 @@ mod helpers;
 mod openapi;
 mod organizations;
 mod sessions;
+mod ticket_model;
 mod tickets;

@@ -25,19 +25,7 @@ async fn open_ticket(app: &TestApp, token: &str, category: &str, severity: &str)
 
 /// An agent account and its token.
 async fn agent(app: &TestApp) -> (String, String) {
-    let email = format!("agent-{}@kadix.test", uuid::Uuid::now_v7().simple());
-    let user = ok_json(
-        app.post(
-            "/v1/users",
-            Some(&app.admin_token),
-            &json!({ "email": email, "name": "Agente", "role": "agent", "password": PASSWORD }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let token = app.login(&email, PASSWORD).await["access_token"].as_str().unwrap().to_owned();
-    (user["id"].as_str().unwrap().to_owned(), token)
+    app.agent().await
 }
 
 #[tokio::test]

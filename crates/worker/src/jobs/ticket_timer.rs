@@ -72,9 +72,12 @@ pub async fn run_ticket_timer(
 impl TicketTimers {
     /// Runs the ticket's due timers at the clock's reading.
     pub async fn handle(&self, timer: TicketTimer) -> Result<TimerOutcome, TicketTimerJobError> {
-        ticket_timers::run_due(&self.pool, &self.store, timer.ticket_id, self.clock.now())
-            .await
-            .map_err(|source| TicketTimerJobError { ticket: timer.ticket_id, source })
+        let failed = |source| TicketTimerJobError { ticket: timer.ticket_id, source };
+        let mut tx = self.pool.begin().await.map_err(|e| failed(e.into()))?;
+        let outcome =
+            ticket_timers::run_due(&mut tx, &self.store, timer.ticket_id, self.clock.now()).await.map_err(failed)?;
+        tx.commit().await.map_err(|e| failed(e.into()))?;
+        Ok(outcome)
     }
 }
 

@@ -182,8 +182,10 @@ async fn bench_timer_drain_alone() {
         tokio::spawn(async move {
             let mut timers = 0;
             loop {
+                let mut tx = pool.begin().await.unwrap();
                 let done =
-                    helpdesk_core::ticket_timers::run_due_batch(&pool, &store, Utc::now(), batch, &[]).await.unwrap();
+                    helpdesk_core::ticket_timers::run_due_batch(&mut tx, &store, Utc::now(), batch, &[]).await.unwrap();
+                tx.commit().await.unwrap();
                 assert!(done.failed.is_empty());
                 timers += done.timers;
                 if done.tickets == 0 {

@@ -11,8 +11,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::Desk;
+use crate::helpers::in_tx;
 
-fn new_ticket(severity: Severity, emergency: bool) -> NewTicket {
+pub fn new_ticket(severity: Severity, emergency: bool) -> NewTicket {
     NewTicket {
         subject: "Site fora do ar".into(),
         description: "Nada carrega desde as 15h.".into(),
@@ -20,6 +21,7 @@ fn new_ticket(severity: Severity, emergency: bool) -> NewTicket {
         severity,
         emergency,
         references_ticket_id: None,
+        on_behalf_of: None,
     }
 }
 
@@ -30,13 +32,17 @@ fn new_ticket(severity: Severity, emergency: bool) -> NewTicket {
 pub async fn waiting_tickets(pool: &PgPool, desk: &Desk, due: DateTime<Utc>, count: i64) -> Vec<Uuid> {
     let store = SlaStore::default();
     let since = due - TimeDelta::hours(72);
-    let opened =
-        tickets::open(pool, &store, &desk.customer, new_ticket(Severity::Low, false), since - TimeDelta::minutes(5))
-            .await
-            .unwrap();
+    let opened = in_tx(pool, async |c| {
+        tickets::open(c, &store, &desk.customer, new_ticket(Severity::Low, false), since - TimeDelta::minutes(5)).await
+    })
+    .await
+    .unwrap();
     let reply =
         NewMessage { body: "Pode testar agora?".into(), internal: false, then_status: Some(Status::WaitingCustomer) };
-    let (_, waiting) = tickets::post_message(pool, &store, &desk.agents[0], opened.id, reply, since).await.unwrap();
+    let (_, waiting) =
+        in_tx(pool, async |c| tickets::post_message(c, &store, &desk.agents[0], opened.id, reply, since).await)
+            .await
+            .unwrap();
     assert_eq!(waiting.next_timer_at, Some(due), "the reminder is the ticket's next timer");
     let mut ids = vec![opened.id];
     ids.extend(copy_ticket(pool, opened.id, count - 1).await);
@@ -46,13 +52,13 @@ pub async fn waiting_tickets(pool: &PgPool, desk: &Desk, due: DateTime<Utc>, cou
 /// Copies a ticket's row `count` times under new ids; returns them.
 pub async fn copy_ticket(pool: &PgPool, template: Uuid, count: i64) -> Vec<Uuid> {
     sqlx::query_scalar(
-        "INSERT INTO tickets (id, organization_id, requester_id, assignee_id, subject, description, category, severity, emergency,
+        "INSERT INTO tickets (id, organization_id, requester_id, opened_by, source, assignee_id, subject, description, category, severity, emergency,
                               plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events,
                               calendar_version, policy_version, first_response_due_at, first_response_at_risk_at,
                               first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at,
                               resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at,
                               sla_alerts, version, created_at, updated_at)
-         SELECT gen_random_uuid(), organization_id, requester_id, assignee_id, subject, description, category, severity, emergency,
+         SELECT gen_random_uuid(), organization_id, requester_id, opened_by, source, assignee_id, subject, description, category, severity, emergency,
                 plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, sla_events,
                 calendar_version, policy_version, first_response_due_at, first_response_at_risk_at,
                 first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at,
@@ -73,7 +79,12 @@ pub async fn copy_ticket(pool: &PgPool, template: Uuid, count: i64) -> Vec<Uuid>
 pub async fn emergency_ticket(pool: &PgPool, desk: &Desk, breach_at: DateTime<Utc>) -> Uuid {
     let store = SlaStore::default();
     let opened_at = breach_at - TimeDelta::hours(1);
-    tickets::open(pool, &store, &desk.customer, new_ticket(Severity::Critical, true), opened_at).await.unwrap().id
+    in_tx(pool, async |c| {
+        tickets::open(c, &store, &desk.customer, new_ticket(Severity::Critical, true), opened_at).await
+    })
+    .await
+    .unwrap()
+    .id
 }
 
 /// How many of `tickets` have had their reminder sent (recorded on the ticket).

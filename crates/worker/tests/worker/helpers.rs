@@ -386,3 +386,12 @@ pub async fn drop_database(name: &str) {
         let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
     }
 }
+
+/// Runs core operations in one transaction of their own, committed, as the worker's jobs and the
+/// API's handlers do.
+pub async fn in_tx<T>(pool: &PgPool, operation: impl AsyncFnOnce(&mut sqlx::PgConnection) -> T) -> T {
+    let mut tx = pool.begin().await.expect("a transaction");
+    let out = operation(&mut tx).await;
+    tx.commit().await.expect("commit");
+    out
+}

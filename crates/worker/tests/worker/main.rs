@@ -11,6 +11,7 @@ mod helpers;
 mod notifications;
 mod private_redis;
 mod reconcile;
+mod reprojection;
 mod resilience;
 mod smtp_server;
 mod ticket_timers;

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// A worker process that is killed when the test ends, even when it fails.
-struct WorkerProcess(Child);
+pub(crate) struct WorkerProcess(Child);
 
 impl WorkerProcess {
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -34,7 +34,7 @@ impl Drop for WorkerProcess {
     }
 }
 
-fn spawn_worker(vars: &[(&str, String)], name: &str) -> WorkerProcess {
+pub(crate) fn spawn_worker(vars: &[(&str, String)], name: &str) -> WorkerProcess {
     let log = std::env::temp_dir().join(format!("{name}.log"));
     let log = std::fs::File::create(log).expect("a log file for the worker");
     WorkerProcess(
@@ -51,7 +51,7 @@ fn spawn_worker(vars: &[(&str, String)], name: &str) -> WorkerProcess {
 }
 
 /// The environment of a worker process on this test's database, Redis and SMTP server.
-fn worker_env(database_url: &str, redis: &str, prefix: &str, smtp: &SmtpServer) -> Vec<(&'static str, String)> {
+pub(crate) fn worker_env(database_url: &str, redis: &str, prefix: &str, smtp: &SmtpServer) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL", database_url.to_owned()),
         ("REDIS_URL", redis.to_owned()),
@@ -66,7 +66,7 @@ fn worker_env(database_url: &str, redis: &str, prefix: &str, smtp: &SmtpServer) 
 }
 
 /// A fresh database for one test, with a Premium customer (who may open emergencies) and an agent.
-async fn database(id: &str) -> (String, PgPool, Desk) {
+pub(crate) async fn database(id: &str) -> (String, PgPool, Desk) {
     let url = format!("{}/helpdesk_test_{id}", base_database_url());
     let pool = helpdesk_core::db::connect_and_migrate(&url, 5).await.unwrap();
     let desk = desk(&pool, "premium", 1).await;
@@ -114,7 +114,7 @@ async fn expire_leases(pool: &PgPool) {
         .unwrap();
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !done().await {
         assert!(started.elapsed() < timeout, "timed out waiting for {what}");

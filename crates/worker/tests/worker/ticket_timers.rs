@@ -13,7 +13,7 @@ use helpdesk_domain::timers::TimerKind;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::helpers::{Desk, TestApp, spawn_app_at, spawn_app_with_settings};
+use crate::helpers::{Desk, TestApp, in_tx, spawn_app_at, spawn_app_with_settings};
 
 /// The real worker, its reconciler sweeping every second. E-mails go out as soon as their row is
 /// committed (and due), through the outbox notification: the timers are what is under test.
@@ -38,8 +38,9 @@ async fn open(app: &TestApp, store: &SlaStore, desk: &Desk, severity: Severity, 
         severity,
         emergency,
         references_ticket_id: None,
+        on_behalf_of: None,
     };
-    tickets::open(&app.pool, store, &desk.customer, input, app.clock.now()).await.unwrap().id
+    in_tx(&app.pool, async |c| tickets::open(c, store, &desk.customer, input, app.clock.now()).await).await.unwrap().id
 }
 
 async fn status(app: &TestApp, ticket: Uuid) -> (String, Option<String>) {
@@ -77,7 +78,7 @@ async fn swept(app: &TestApp, ticket: Uuid) -> bool {
 
 /// Runs the ticket's timers the way a (duplicate) job would.
 async fn run_now(app: &TestApp, store: &SlaStore, ticket: Uuid) -> TimerOutcome {
-    ticket_timers::run_due(&app.pool, store, ticket, app.clock.now()).await.unwrap()
+    in_tx(&app.pool, async |c| ticket_timers::run_due(c, store, ticket, app.clock.now()).await).await.unwrap()
 }
 
 /// A few reconciler rounds (1 s apart in the tests' settings).
@@ -101,7 +102,9 @@ async fn wait_for_status(app: &TestApp, ticket: Uuid, wanted: &str) -> (String, 
 async fn wait_customer(app: &TestApp, store: &SlaStore, desk: &Desk, ticket: Uuid) {
     let reply =
         NewMessage { body: "Pode testar agora?".into(), internal: false, then_status: Some(Status::WaitingCustomer) };
-    tickets::post_message(&app.pool, store, &desk.agents[0], ticket, reply, app.clock.now()).await.unwrap();
+    in_tx(&app.pool, async |c| tickets::post_message(c, store, &desk.agents[0], ticket, reply, app.clock.now()).await)
+        .await
+        .unwrap();
 }
 
 /// A Pro customer's low-severity ticket that an agent answered and handed back at `t0`.
@@ -196,8 +199,11 @@ async fn a_customer_reply_at_100h_cancels_the_auto_close() {
 
     app.clock.set(t0 + TimeDelta::hours(100));
     let reply = NewMessage { body: "Voltou a cair hoje cedo.".into(), internal: false, then_status: None };
-    let (_, after) =
-        tickets::post_message(&app.pool, &store, &desk.customer, ticket, reply, app.clock.now()).await.unwrap();
+    let (_, after) = in_tx(&app.pool, async |c| {
+        tickets::post_message(c, &store, &desk.customer, ticket, reply, app.clock.now()).await
+    })
+    .await
+    .unwrap();
     assert_eq!(after.status, Status::Open);
     assert_eq!(after.reminder_sent_at, None, "the wait, and its reminder, are over");
 
@@ -224,7 +230,9 @@ async fn an_agent_changing_the_status_cancels_the_reminder() {
     let Scene { app, store, desk, ticket, t0 } = waiting_ticket(spawn_app().await).await;
     app.clock.set(t0 + TimeDelta::hours(10));
     let back = TicketUpdate { status: Some(Status::Open), ..TicketUpdate::default() };
-    tickets::update(&app.pool, &store, &desk.agents[0], ticket, back, app.clock.now()).await.unwrap();
+    in_tx(&app.pool, async |c| tickets::update(c, &store, &desk.agents[0], ticket, back, app.clock.now()).await)
+        .await
+        .unwrap();
     app.clock.set(t0 + TimeDelta::hours(200));
     let_the_worker_run().await;
     assert!(app.emails("ticket_reminder", ticket).await.is_empty());
@@ -241,7 +249,9 @@ async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
     let ticket = open(&app, &store, &desk, Severity::Critical, false).await;
     assert_eq!(next_timer(&app, ticket).await, Some(at("2026-12-01T13:48:00Z")), "at risk at 80 %: 10:48");
     let assign = TicketUpdate { assignee_id: Some(Some(desk.agents[1].user_id)), ..TicketUpdate::default() };
-    tickets::update(&app.pool, &store, &desk.agents[0], ticket, assign, app.clock.now()).await.unwrap();
+    in_tx(&app.pool, async |c| tickets::update(c, &store, &desk.agents[0], ticket, assign, app.clock.now()).await)
+        .await
+        .unwrap();
 
     app.clock.set(at("2026-12-01T13:50:00Z"));
     let alerts = app.wait_for_sent("sla_at_risk", ticket, 1).await;
@@ -256,8 +266,11 @@ async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
     // the alert stands for the target, so it does not fire again.
     app.clock.set(at("2026-12-01T13:55:00Z"));
     let note = NewMessage { body: "Olhando os logs.".into(), internal: true, then_status: None };
-    let (_, saved) =
-        tickets::post_message(&app.pool, &store, &desk.agents[1], ticket, note, app.clock.now()).await.unwrap();
+    let (_, saved) = in_tx(&app.pool, async |c| {
+        tickets::post_message(c, &store, &desk.agents[1], ticket, note, app.clock.now()).await
+    })
+    .await
+    .unwrap();
     assert_eq!(saved.first_response_at_risk_at, Some(at("2026-12-01T13:55:00Z")));
     assert!(!swept(&app, ticket).await);
     let_the_worker_run().await;
@@ -287,7 +300,9 @@ async fn at_risk_and_breach_alerts_fire_once_each_to_the_assignee() {
     // A new target (severity lowered to normal: 4 business hours, 1 h 1 min already consumed) is
     // a new target revision: its own at-risk alert at 80 % (13:12 local) and breach (14:00).
     let lower = TicketUpdate { severity: Some(Severity::Normal), ..TicketUpdate::default() };
-    tickets::update(&app.pool, &store, &desk.agents[1], ticket, lower, app.clock.now()).await.unwrap();
+    in_tx(&app.pool, async |c| tickets::update(c, &store, &desk.agents[1], ticket, lower, app.clock.now()).await)
+        .await
+        .unwrap();
     assert_eq!(next_timer(&app, ticket).await, Some(at("2026-12-01T16:12:00Z")));
     app.clock.set(at("2026-12-01T16:12:00Z"));
     app.wait_for_sent("sla_at_risk", ticket, 2).await;
@@ -337,7 +352,9 @@ async fn an_emergency_pages_every_agent_at_once_out_of_hours() {
     // Friday 2026-12-04 19:00 São Paulo: an emergency counts calendar time, first response in 1 h.
     let ticket = open(&app, &store, &desk, Severity::Critical, true).await;
     let assign = TicketUpdate { assignee_id: Some(Some(desk.agents[0].user_id)), ..TicketUpdate::default() };
-    tickets::update(&app.pool, &store, &desk.agents[0], ticket, assign, app.clock.now()).await.unwrap();
+    in_tx(&app.pool, async |c| tickets::update(c, &store, &desk.agents[0], ticket, assign, app.clock.now()).await)
+        .await
+        .unwrap();
 
     app.clock.set(at("2026-12-04T22:49:00Z"));
     let at_risk = app.wait_for_sent("sla_at_risk", ticket, 2).await;
@@ -377,7 +394,9 @@ async fn a_ticket_change_schedules_its_due_timer_without_the_reconciler() {
     // 50 minutes later the severity goes up to critical (1 h): already past 80 %.
     app.clock.set(at("2026-12-01T13:50:00Z"));
     let raise = TicketUpdate { severity: Some(Severity::Critical), ..TicketUpdate::default() };
-    tickets::update(&app.pool, &store, &desk.agents[0], ticket, raise, app.clock.now()).await.unwrap();
+    in_tx(&app.pool, async |c| tickets::update(c, &store, &desk.agents[0], ticket, raise, app.clock.now()).await)
+        .await
+        .unwrap();
     let alerts = app.wait_for_sent("sla_at_risk", ticket, 1).await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(app.total(|m| crate::helpers::load(&m.reconciler_timers_acted)), 0, "not the reconciler");

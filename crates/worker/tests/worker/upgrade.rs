@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use uuid::Uuid;
 
-use crate::helpers::{Desk, base_database_url, desk, drop_database};
+use crate::helpers::{Desk, base_database_url, desk, drop_database, in_tx};
 
 /// The first migration of the stored-instant design.
 const STORED_INSTANTS: i64 = 20261201000001;
@@ -146,16 +146,19 @@ async fn the_upgrade_carries_the_firing_log_over_and_sends_nothing_twice() {
     let store = SlaStore::default();
     let at = Utc::now();
     assert_eq!(
-        ticket_timers::run_due(&pool, &store, breached, at).await.unwrap(),
+        in_tx(&pool, async |c| ticket_timers::run_due(c, &store, breached, at).await).await.unwrap(),
         TimerOutcome::NothingDue { next_at: Some(opened + TimeDelta::minutes(192)) },
         "the breach was alerted; next is resolution at risk (80 % of 4 h)"
     );
     assert_eq!(
-        ticket_timers::run_due(&pool, &store, waiting, at).await.unwrap(),
+        in_tx(&pool, async |c| ticket_timers::run_due(c, &store, waiting, at).await).await.unwrap(),
         TimerOutcome::NothingDue { next_at: Some(now - TimeDelta::hours(8) + TimeDelta::hours(48)) },
         "the reminder went out; the auto-close counts from it"
     );
-    match ticket_timers::run_due(&pool, &store, retargeted, at + TimeDelta::minutes(3)).await.unwrap() {
+    match in_tx(&pool, async |c| ticket_timers::run_due(c, &store, retargeted, at + TimeDelta::minutes(3)).await)
+        .await
+        .unwrap()
+    {
         TimerOutcome::Acted { kinds, .. } => {
             assert_eq!(kinds, [helpdesk_domain::timers::TimerKind::FirstResponseBreached], "the breach was still owed")
         }
