@@ -53,7 +53,8 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
     for (plan, org_name) in
         [("essencial", "Demo Essencial Ltda"), ("pro", "Demo Pro Ltda"), ("premium", "Demo Premium Ltda")]
     {
-        let org = match organizations::create_organization(pool, &actor, org_name, now).await {
+        let org = match in_tx(pool, async |c| organizations::create_organization(c, &actor, org_name, now).await).await
+        {
             Ok(org) => org,
             Err(CoreError::Conflict { .. }) => {
                 lines.push(format!("{plan:<9} {org_name} already exists"));
@@ -61,13 +62,17 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
             }
             Err(e) => return Err(e),
         };
-        let contract = organizations::create_contract(
-            pool,
-            &actor,
-            org.id,
-            NewContract { plan_code: plan.into(), starts_on: local_today(pool, now).await?, ends_on: None },
-            now,
-        )
+        let starts_on = local_today(pool, now).await?;
+        let contract = in_tx(pool, async |c| {
+            organizations::create_contract(
+                c,
+                &actor,
+                org.id,
+                NewContract { plan_code: plan.into(), starts_on, ends_on: None },
+                now,
+            )
+            .await
+        })
         .await?;
         let email = format!("customer@{plan}.demo.local");
         let registration = Registration {
@@ -95,4 +100,15 @@ async fn sqlx_admin_id(pool: &PgPool, email: &str) -> Result<uuid::Uuid, CoreErr
     )
     .await?;
     users.into_iter().find(|u| u.email == email).map(|u| u.id).ok_or(CoreError::NotFound("demo admin"))
+}
+
+/// Runs operations in a committed transaction of their own.
+async fn in_tx<T>(
+    pool: &sqlx::PgPool,
+    operations: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
+    let mut tx = pool.begin().await?;
+    let out = operations(&mut tx).await?;
+    tx.commit().await?;
+    Ok(out)
 }

@@ -216,10 +216,11 @@ pub async fn register(
         return Err(CoreError::Validation(errors));
     }
 
+    let today = crate::sla_store::local_today(pool, now).await?;
     let organization_id = organizations::organization_with_active_signup_code(
-        pool,
+        &mut *pool.acquire().await?,
         input.signup_code.trim(),
-        crate::sla_store::local_today(pool, now).await?,
+        today,
     )
     .await?
     .ok_or_else(|| {

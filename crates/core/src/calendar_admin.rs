@@ -13,7 +13,7 @@ use helpdesk_domain::sla::{PolicyRow, SlaPolicy};
 use helpdesk_domain::sla_validation::validate_policy;
 use helpdesk_domain::timers::WaitingPolicy;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// Open tickets re-projected inside the admin's request; the worker's reconciler moves the rest
 /// (`tickets::reproject`), and every ticket also catches up by itself on its next change.
@@ -40,12 +40,15 @@ pub struct ClosedDay {
 }
 
 /// The closed and partial days of `year`, computed from the rules plus the added dates.
-pub async fn closed_days(pool: &PgPool, store: &SlaStore, year: i32) -> Result<(u32, Vec<ClosedDay>), CoreError> {
+pub async fn closed_days(
+    conn: &mut PgConnection,
+    store: &SlaStore,
+    year: i32,
+) -> Result<(u32, Vec<ClosedDay>), CoreError> {
     if !(1970..=2200).contains(&year) {
         return Err(CoreError::invalid("year", "must be between 1970 and 2200"));
     }
-    let mut conn = pool.acquire().await?;
-    let calendar = store.snapshot(&mut conn).await?.calendar;
+    let calendar = store.snapshot(&mut *conn).await?.calendar;
     let spec = calendar.spec();
     let mut days: Vec<ClosedDay> = calendar
         .closed_days_in_year(year)
@@ -73,28 +76,25 @@ pub async fn closed_days(pool: &PgPool, store: &SlaStore, year: i32) -> Result<(
     Ok((calendar.version(), days))
 }
 
-pub async fn current_calendar(pool: &PgPool, store: &SlaStore) -> Result<CalendarSpec, CoreError> {
-    let mut conn = pool.acquire().await?;
-    Ok(store.snapshot(&mut conn).await?.calendar.spec().clone())
+pub async fn current_calendar(conn: &mut PgConnection, store: &SlaStore) -> Result<CalendarSpec, CoreError> {
+    Ok(store.snapshot(&mut *conn).await?.calendar.spec().clone())
 }
 
-pub async fn current_policy(pool: &PgPool, store: &SlaStore) -> Result<SlaPolicy, CoreError> {
-    let mut conn = pool.acquire().await?;
-    Ok(store.snapshot(&mut conn).await?.policy)
+pub async fn current_policy(conn: &mut PgConnection, store: &SlaStore) -> Result<SlaPolicy, CoreError> {
+    Ok(store.snapshot(&mut *conn).await?.policy)
 }
 
 /// Applies `edit` to the current calendar and stores the result as the next version.
 async fn edit_calendar(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     store: &SlaStore,
     actor: &Caller,
     action: &'static str,
     now: DateTime<Utc>,
     edit: impl FnOnce(&mut CalendarSpec) -> Result<(), CoreError>,
-) -> Result<(CalendarSpec, usize), CoreError> {
+) -> Result<CalendarSpec, CoreError> {
     actor.require_admin()?;
-    let mut tx = pool.begin().await?;
-    let current = store.snapshot(&mut tx).await?.calendar;
+    let current = store.snapshot(&mut *conn).await?.calendar;
     let mut spec = current.spec().clone();
     edit(&mut spec)?;
     spec.version = current.version() + 1;
@@ -105,9 +105,9 @@ async fn edit_calendar(
         other => CoreError::invalid("calendar", other),
     })?;
     let spec = calendar.spec().clone();
-    SlaStore::save_calendar(&mut tx, &spec, actor.user_id, now).await?;
+    SlaStore::save_calendar(&mut *conn, &spec, actor.user_id, now).await?;
     audit::record(
-        &mut tx,
+        &mut *conn,
         AuditEntry {
             actor_id: Some(actor.user_id),
             action,
@@ -119,12 +119,14 @@ async fn edit_calendar(
         now,
     )
     .await?;
-    tx.commit().await?;
-    let reprojected = reproject_after_change(pool, store, now).await?;
-    Ok((spec, reprojected))
+    Ok(spec)
 }
 
-async fn reproject_after_change(pool: &PgPool, store: &SlaStore, now: DateTime<Utc>) -> Result<usize, CoreError> {
+/// After an edit has committed: moves up to [`REPROJECT_IN_REQUEST`] open tickets onto the new
+/// versions, a batch per transaction of its own (so the edit never holds thousands of ticket
+/// locks), and returns how many; the worker moves the rest. The one operation here that owns its
+/// transactions, because it is many.
+pub async fn reproject_in_request(pool: &PgPool, store: &SlaStore, now: DateTime<Utc>) -> Result<usize, CoreError> {
     let mut done = 0;
     while done < REPROJECT_IN_REQUEST {
         let mut tx = pool.begin().await?;
@@ -140,19 +142,19 @@ async fn reproject_after_change(pool: &PgPool, store: &SlaStore, now: DateTime<U
 
 /// Closes a date (no `opening_hours`) or gives it shorter hours (a partial day).
 pub async fn add_closed_day(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     store: &SlaStore,
     actor: &Caller,
     date: NaiveDate,
     name: &str,
     opening_hours: Vec<OpenInterval>,
     now: DateTime<Utc>,
-) -> Result<(CalendarSpec, usize), CoreError> {
+) -> Result<CalendarSpec, CoreError> {
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(CoreError::invalid("name", "must have between 1 and 100 characters"));
     }
-    edit_calendar(pool, store, actor, "calendar.closed_day_added", now, |spec| {
+    edit_calendar(conn, store, actor, "calendar.closed_day_added", now, |spec| {
         if opening_hours.is_empty() {
             spec.closed_dates.push(ClosedDate { date, name });
         } else {
@@ -166,13 +168,13 @@ pub async fn add_closed_day(
 /// Removes an added closed date or partial day. Rule-based holidays are not removed by date; to
 /// open on one, add a partial day with the usual hours.
 pub async fn remove_closed_day(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     store: &SlaStore,
     actor: &Caller,
     date: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<(CalendarSpec, usize), CoreError> {
-    edit_calendar(pool, store, actor, "calendar.closed_day_removed", now, |spec| {
+) -> Result<CalendarSpec, CoreError> {
+    edit_calendar(conn, store, actor, "calendar.closed_day_removed", now, |spec| {
         let before = spec.closed_dates.len() + spec.overrides.len();
         spec.closed_dates.retain(|c| c.date != date);
         spec.overrides.retain(|o| o.date != date);
@@ -185,13 +187,13 @@ pub async fn remove_closed_day(
 }
 
 pub async fn set_weekly_hours(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     store: &SlaStore,
     actor: &Caller,
     hours: WeeklyHours,
     now: DateTime<Utc>,
-) -> Result<(CalendarSpec, usize), CoreError> {
-    edit_calendar(pool, store, actor, "calendar.opening_hours_changed", now, |spec| {
+) -> Result<CalendarSpec, CoreError> {
+    edit_calendar(conn, store, actor, "calendar.opening_hours_changed", now, |spec| {
         spec.weekly_hours = hours;
         Ok(())
     })
@@ -213,15 +215,14 @@ pub struct PolicyEdit {
 /// Writes a new SLA policy version: targets, at-risk threshold, R8's delays. Open tickets are then
 /// re-projected onto it (their due instants and next timer instants move).
 pub async fn set_policy(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     store: &SlaStore,
     actor: &Caller,
     edit: PolicyEdit,
     now: DateTime<Utc>,
-) -> Result<(SlaPolicy, usize), CoreError> {
+) -> Result<SlaPolicy, CoreError> {
     actor.require_admin()?;
-    let mut tx = pool.begin().await?;
-    let current = store.snapshot(&mut tx).await?.policy;
+    let current = store.snapshot(&mut *conn).await?.policy;
     let policy = SlaPolicy {
         version: current.version + 1,
         rows: edit.rows.unwrap_or(current.rows),
@@ -233,15 +234,15 @@ pub async fn set_policy(
         },
     };
     // Every plan × severity must keep targets, so no ticket creation ever meets a gap (R5).
-    let plans = sqlx::query_scalar!("SELECT code FROM plans ORDER BY code").fetch_all(&mut *tx).await?;
+    let plans = sqlx::query_scalar!("SELECT code FROM plans ORDER BY code").fetch_all(&mut *conn).await?;
     let plans: Vec<&str> = plans.iter().map(String::as_str).collect();
     let problems = validate_policy(&policy, &plans);
     if !problems.is_empty() {
         return Err(CoreError::Validation(problems.into_iter().map(|p| FieldError::new(p.field, p.message)).collect()));
     }
-    SlaStore::save_policy(&mut tx, &policy, actor.user_id, now).await?;
+    SlaStore::save_policy(&mut *conn, &policy, actor.user_id, now).await?;
     audit::record(
-        &mut tx,
+        &mut *conn,
         AuditEntry {
             actor_id: Some(actor.user_id),
             action: "sla_policy.changed",
@@ -253,7 +254,5 @@ pub async fn set_policy(
         now,
     )
     .await?;
-    tx.commit().await?;
-    let reprojected = reproject_after_change(pool, store, now).await?;
-    Ok((policy, reprojected))
+    Ok(policy)
 }

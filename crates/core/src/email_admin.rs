@@ -8,7 +8,7 @@ use crate::audit::{self, AuditEntry};
 use crate::pagination::{self, PageRequest};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct OutboxEntry {
 
 /// Outbox rows, newest first, optionally of one status (`pending`, `sent`, `failed`).
 pub async fn list(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     caller: &Caller,
     status: Option<&str>,
     page: PageRequest,
@@ -54,18 +54,22 @@ pub async fn list(
         after_id,
         page.fetch_limit()
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(pagination::finish(rows, &page, |e| (e.created_at, e.id)))
 }
 
 /// Makes a failed e-mail pending and due now, with a fresh attempt budget, and announces it to
 /// the worker (the same channel new outbox rows use).
-pub async fn retry(pool: &PgPool, caller: &Caller, id: Uuid, now: DateTime<Utc>) -> Result<OutboxEntry, CoreError> {
+pub async fn retry(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<OutboxEntry, CoreError> {
     caller.require_admin()?;
-    let mut tx = pool.begin().await?;
     let status = sqlx::query_scalar!("SELECT status FROM email_outbox WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(CoreError::NotFound("e-mail"))?;
     if status != "failed" {
@@ -83,11 +87,11 @@ pub async fn retry(pool: &PgPool, caller: &Caller, id: Uuid, now: DateTime<Utc>)
         id,
         now
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    sqlx::query!("SELECT pg_notify('email_outbox', $1)", id.to_string()).execute(&mut *tx).await?;
+    sqlx::query!("SELECT pg_notify('email_outbox', $1)", id.to_string()).execute(&mut *conn).await?;
     audit::record(
-        &mut tx,
+        &mut *conn,
         AuditEntry {
             actor_id: Some(caller.user_id),
             action: "email.retried",
@@ -99,6 +103,5 @@ pub async fn retry(pool: &PgPool, caller: &Caller, id: Uuid, now: DateTime<Utc>)
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(entry)
 }

@@ -10,7 +10,7 @@ use crate::{CoreError, FieldError, tokens};
 use chrono::{DateTime, NaiveDate, Utc};
 use helpdesk_domain::plans::Entitlements;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -45,8 +45,8 @@ impl From<PlanRow> for Plan {
     }
 }
 
-pub async fn list_plans(pool: &PgPool) -> Result<Vec<Plan>, CoreError> {
-    let rows = sqlx::query_as!(PlanRow, "SELECT id, code, name, technical_support, emergency_priority, consultancy_meetings_per_month FROM plans ORDER BY code").fetch_all(pool).await?;
+pub async fn list_plans(conn: &mut PgConnection) -> Result<Vec<Plan>, CoreError> {
+    let rows = sqlx::query_as!(PlanRow, "SELECT id, code, name, technical_support, emergency_priority, consultancy_meetings_per_month FROM plans ORDER BY code").fetch_all(&mut *conn).await?;
     Ok(rows.into_iter().map(Plan::from).collect())
 }
 
@@ -78,21 +78,20 @@ fn duplicate_name(e: sqlx::Error) -> CoreError {
 }
 
 pub async fn create_organization(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     actor: &Caller,
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<Organization, CoreError> {
     actor.require_admin()?;
     let name = check_org_name(name)?;
-    let mut tx = pool.begin().await?;
     let id = Uuid::now_v7();
     sqlx::query!("INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)", id, name, now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(duplicate_name)?;
     audit::record(
-        &mut tx,
+        &mut *conn,
         AuditEntry {
             actor_id: Some(actor.user_id),
             action: "organization.created",
@@ -104,12 +103,11 @@ pub async fn create_organization(
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(Organization { id, name, active_plan: None, created_at: now, updated_at: now })
 }
 
 pub async fn rename_organization(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     actor: &Caller,
     id: Uuid,
     name: &str,
@@ -118,18 +116,18 @@ pub async fn rename_organization(
     actor.require_admin()?;
     let name = check_org_name(name)?;
     let updated = sqlx::query!("UPDATE organizations SET name = $2, updated_at = $3 WHERE id = $1", id, name, now)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(duplicate_name)?;
     if updated.rows_affected() == 0 {
         return Err(CoreError::NotFound("organization"));
     }
-    get_organization(pool, actor, id, now).await
+    get_organization(conn, actor, id, now).await
 }
 
 /// Another organisation's id answers exactly like an unknown one.
 pub async fn get_organization(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
     now: DateTime<Utc>,
@@ -144,15 +142,15 @@ pub async fn get_organization(
                     WHERE c.organization_id = o.id AND c.starts_on <= $2 AND (c.ends_on IS NULL OR c.ends_on > $2)) AS active_plan
            FROM organizations o WHERE o.id = $1"#,
         id,
-        crate::sla_store::local_today(pool, now).await?
+        crate::sla_store::local_today(&mut *conn, now).await?
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(CoreError::NotFound("organization"))
 }
 
 pub async fn list_organizations(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     caller: &Caller,
     page: PageRequest,
     now: DateTime<Utc>,
@@ -170,13 +168,13 @@ pub async fn list_organizations(
              AND ($3::timestamptz IS NULL OR (o.created_at, o.id) > ($3, $4))
            ORDER BY o.created_at, o.id
            LIMIT $5"#,
-        crate::sla_store::local_today(pool, now).await?,
+        crate::sla_store::local_today(&mut *conn, now).await?,
         only,
         after_at,
         after_id,
         page.fetch_limit()
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(pagination::finish(rows, &page, |o| (o.created_at, o.id)))
 }
@@ -205,7 +203,7 @@ pub struct NewContract {
 }
 
 pub async fn create_contract(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     actor: &Caller,
     organization_id: Uuid,
     input: NewContract,
@@ -215,13 +213,12 @@ pub async fn create_contract(
     if input.ends_on.is_some_and(|end| end <= input.starts_on) {
         return Err(CoreError::invalid("ends_on", "must be after starts_on"));
     }
-    let mut tx = pool.begin().await?;
     let plan_id = sqlx::query_scalar!("SELECT id FROM plans WHERE code = $1", input.plan_code)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| CoreError::Validation(vec![FieldError::new("plan", "is not a known plan code")]))?;
     let exists = sqlx::query_scalar!("SELECT id FROM organizations WHERE id = $1 FOR UPDATE", organization_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
     if exists.is_none() {
         return Err(CoreError::NotFound("organization"));
@@ -238,14 +235,14 @@ pub async fn create_contract(
         signup_code,
         now
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(|e| match violated_constraint(&e) {
         Some("contracts_no_overlap") => CoreError::conflict("contract_overlap", "the organisation already has a contract in force during these dates"),
         _ => CoreError::Database(e),
     })?;
     audit::record(
-        &mut tx,
+        &mut *conn,
         AuditEntry {
             actor_id: Some(actor.user_id),
             action: "contract.created",
@@ -257,7 +254,6 @@ pub async fn create_contract(
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(Contract {
         id,
         organization_id,
@@ -269,7 +265,11 @@ pub async fn create_contract(
     })
 }
 
-pub async fn list_contracts(pool: &PgPool, caller: &Caller, organization_id: Uuid) -> Result<Vec<Contract>, CoreError> {
+pub async fn list_contracts(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    organization_id: Uuid,
+) -> Result<Vec<Contract>, CoreError> {
     if !caller.may_see_organization(organization_id) {
         return Err(CoreError::NotFound("organization"));
     }
@@ -280,11 +280,11 @@ pub async fn list_contracts(pool: &PgPool, caller: &Caller, organization_id: Uui
            WHERE c.organization_id = $1 ORDER BY c.starts_on DESC"#,
         organization_id
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     if rows.is_empty() {
         let exists = sqlx::query_scalar!("SELECT id FROM organizations WHERE id = $1", organization_id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if exists.is_none() {
             return Err(CoreError::NotFound("organization"));
@@ -295,14 +295,13 @@ pub async fn list_contracts(pool: &PgPool, caller: &Caller, organization_id: Uui
 
 /// Issues a new signup code for a contract; the old one stops working at once.
 pub async fn rotate_signup_code(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     actor: &Caller,
     organization_id: Uuid,
     contract_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Contract, CoreError> {
     actor.require_admin()?;
-    let mut tx = pool.begin().await?;
     let code = tokens::new_signup_code();
     let contract = sqlx::query_as!(
         Contract,
@@ -316,11 +315,11 @@ pub async fn rotate_signup_code(
         code,
         now
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(CoreError::NotFound("contract"))?;
     audit::record(
-        &mut tx,
+        &mut *conn,
         AuditEntry {
             actor_id: Some(actor.user_id),
             action: "contract.signup_code_rotated",
@@ -332,13 +331,12 @@ pub async fn rotate_signup_code(
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(contract)
 }
 
 /// The organisation a signup code admits, if its contract is in force on `today`.
 pub async fn organization_with_active_signup_code(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     code: &str,
     today: NaiveDate,
 ) -> Result<Option<Uuid>, CoreError> {
@@ -347,7 +345,7 @@ pub async fn organization_with_active_signup_code(
         code.to_uppercase(),
         today
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?)
 }
 

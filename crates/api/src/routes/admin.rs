@@ -84,7 +84,9 @@ pub async fn list_outbox(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
-    let (items, next_cursor) = email_admin::list(&state.pool, &caller.0, q.status.as_deref(), page).await?;
+    let (items, next_cursor) =
+        crate::tx::read(&state.pool, async |c| email_admin::list(c, &caller.0, q.status.as_deref(), page).await)
+            .await?;
     Ok(HttpResponse::Ok().json(OutboxPage { items: items.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -99,6 +101,7 @@ pub async fn retry_outbox(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let entry = email_admin::retry(&state.pool, &caller.0, *id, state.clock.now()).await?;
+    let entry =
+        crate::tx::in_tx(&state.pool, async |c| email_admin::retry(c, &caller.0, *id, state.clock.now()).await).await?;
     Ok(HttpResponse::Ok().json(OutboxEntryView::from(entry)))
 }

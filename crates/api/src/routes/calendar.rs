@@ -219,7 +219,8 @@ pub async fn list_holidays(
     query: Query<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let year = query.0.year.unwrap_or_else(|| state.clock.now().year());
-    let (calendar_version, days) = calendar_admin::closed_days(&state.pool, &state.sla, year).await?;
+    let (calendar_version, days) =
+        crate::tx::read(&state.pool, async |c| calendar_admin::closed_days(c, &state.sla, year).await).await?;
     Ok(HttpResponse::Ok().json(ClosedDays { year, calendar_version, days: days.into_iter().map(Into::into).collect() }))
 }
 
@@ -242,9 +243,11 @@ pub async fn add_holiday(
         .enumerate()
         .map(|(i, h)| to_interval(h, &format!("opening_hours[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let (spec, tickets_reprojected) =
-        calendar_admin::add_closed_day(&state.pool, &state.sla, &caller.0, b.date, &b.name, hours, state.clock.now())
-            .await?;
+    let spec = crate::tx::in_tx(&state.pool, async |c| {
+        calendar_admin::add_closed_day(c, &state.sla, &caller.0, b.date, &b.name, hours, state.clock.now()).await
+    })
+    .await?;
+    let tickets_reprojected = calendar_admin::reproject_in_request(&state.pool, &state.sla, state.clock.now()).await?;
     Ok(HttpResponse::Created().json(CalendarChange { calendar: spec.into(), tickets_reprojected }))
 }
 
@@ -258,8 +261,11 @@ pub async fn remove_holiday(
     caller: Authenticated,
     date: web::Path<NaiveDate>,
 ) -> Result<HttpResponse, ApiError> {
-    let (spec, tickets_reprojected) =
-        calendar_admin::remove_closed_day(&state.pool, &state.sla, &caller.0, *date, state.clock.now()).await?;
+    let spec = crate::tx::in_tx(&state.pool, async |c| {
+        calendar_admin::remove_closed_day(c, &state.sla, &caller.0, *date, state.clock.now()).await
+    })
+    .await?;
+    let tickets_reprojected = calendar_admin::reproject_in_request(&state.pool, &state.sla, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(CalendarChange { calendar: spec.into(), tickets_reprojected }))
 }
 
@@ -267,7 +273,9 @@ pub async fn remove_holiday(
 #[utoipa::path(tag = "calendar", security(("bearer" = [])), responses((status = 200, description = "OK", body = CalendarView)))]
 #[get("/v1/calendar")]
 pub async fn get_calendar(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(CalendarView::from(calendar_admin::current_calendar(&state.pool, &state.sla).await?)))
+    Ok(HttpResponse::Ok().json(CalendarView::from(
+        crate::tx::read(&state.pool, async |c| calendar_admin::current_calendar(c, &state.sla).await).await?,
+    )))
 }
 
 /// Replace the weekly opening hours (admin); several intervals a day are allowed.
@@ -293,8 +301,11 @@ pub async fn set_opening_hours(
         saturday: day(&b.saturday, "saturday")?,
         sunday: day(&b.sunday, "sunday")?,
     };
-    let (spec, tickets_reprojected) =
-        calendar_admin::set_weekly_hours(&state.pool, &state.sla, &caller.0, hours, state.clock.now()).await?;
+    let spec = crate::tx::in_tx(&state.pool, async |c| {
+        calendar_admin::set_weekly_hours(c, &state.sla, &caller.0, hours, state.clock.now()).await
+    })
+    .await?;
+    let tickets_reprojected = calendar_admin::reproject_in_request(&state.pool, &state.sla, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(CalendarChange { calendar: spec.into(), tickets_reprojected }))
 }
 
@@ -302,7 +313,9 @@ pub async fn set_opening_hours(
 #[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), responses((status = 200, description = "OK", body = PolicyView)))]
 #[get("/v1/sla-policy")]
 pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(PolicyView::from(calendar_admin::current_policy(&state.pool, &state.sla).await?)))
+    Ok(HttpResponse::Ok().json(PolicyView::from(
+        crate::tx::read(&state.pool, async |c| calendar_admin::current_policy(c, &state.sla).await).await?,
+    )))
 }
 
 /// Change the SLA policy (admin): the target table, the at-risk threshold, R8's reminder and
@@ -340,7 +353,10 @@ pub async fn set_policy(
         reminder_after_hours: b.reminder_after_hours,
         auto_close_after_hours: b.auto_close_after_hours,
     };
-    let (policy, tickets_reprojected) =
-        calendar_admin::set_policy(&state.pool, &state.sla, &caller.0, edit, state.clock.now()).await?;
+    let policy = crate::tx::in_tx(&state.pool, async |c| {
+        calendar_admin::set_policy(c, &state.sla, &caller.0, edit, state.clock.now()).await
+    })
+    .await?;
+    let tickets_reprojected = calendar_admin::reproject_in_request(&state.pool, &state.sla, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(PolicyChange { policy: policy.into(), tickets_reprojected }))
 }

@@ -42,8 +42,10 @@ pub async fn list_organizations(
     query: Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
-    let (items, next_cursor) =
-        organizations::list_organizations(&state.pool, &caller.0, page, state.clock.now()).await?;
+    let (items, next_cursor) = crate::tx::read(&state.pool, async |c| {
+        organizations::list_organizations(c, &caller.0, page, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(OrganizationPage { items: items.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
@@ -58,7 +60,10 @@ pub async fn create_organization(
     caller: Authenticated,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = organizations::create_organization(&state.pool, &caller.0, &body.0.name, state.clock.now()).await?;
+    let org = crate::tx::in_tx(&state.pool, async |c| {
+        organizations::create_organization(c, &caller.0, &body.0.name, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Created().json(OrganizationView::from(org)))
 }
 
@@ -72,7 +77,10 @@ pub async fn get_organization(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = organizations::get_organization(&state.pool, &caller.0, *id, state.clock.now()).await?;
+    let org = crate::tx::read(&state.pool, async |c| {
+        organizations::get_organization(c, &caller.0, *id, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
 }
 
@@ -87,7 +95,10 @@ pub async fn update_organization(
     id: web::Path<Uuid>,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = organizations::rename_organization(&state.pool, &caller.0, *id, &body.0.name, state.clock.now()).await?;
+    let org = crate::tx::in_tx(&state.pool, async |c| {
+        organizations::rename_organization(c, &caller.0, *id, &body.0.name, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
 }
 
@@ -101,9 +112,10 @@ pub async fn list_contracts(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let today = local_today(&state.pool, state.clock.now()).await?;
+    let today = local_today(&state.pool, state.clock.now()).await.map_err(ApiError::from)?;
     let staff = caller.0.role.is_staff();
-    let contracts = organizations::list_contracts(&state.pool, &caller.0, *id).await?;
+    let contracts =
+        crate::tx::read(&state.pool, async |c| organizations::list_contracts(c, &caller.0, *id).await).await?;
     Ok(HttpResponse::Ok().json(contracts.into_iter().map(|c| ContractView::new(c, today, staff)).collect::<Vec<_>>()))
 }
 
@@ -122,7 +134,9 @@ pub async fn create_contract(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let input = NewContract { plan_code: body.0.plan, starts_on: body.0.starts_on, ends_on: body.0.ends_on };
-    let contract = organizations::create_contract(&state.pool, &caller.0, *id, input, now).await?;
+    let contract =
+        crate::tx::in_tx(&state.pool, async |c| organizations::create_contract(c, &caller.0, *id, input, now).await)
+            .await?;
     Ok(HttpResponse::Created().json(ContractView::new(contract, local_today(&state.pool, now).await?, true)))
 }
 
@@ -138,6 +152,9 @@ pub async fn rotate_signup_code(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let (organization_id, contract_id) = path.into_inner();
-    let contract = organizations::rotate_signup_code(&state.pool, &caller.0, organization_id, contract_id, now).await?;
+    let contract = crate::tx::in_tx(&state.pool, async |c| {
+        organizations::rotate_signup_code(c, &caller.0, organization_id, contract_id, now).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(ContractView::new(contract, local_today(&state.pool, now).await?, true)))
 }

@@ -11,6 +11,10 @@ use helpdesk_core::organizations;
 #[utoipa::path(tag = "plans", security(("bearer" = [])), responses((status = 200, description = "OK", body = Vec<PlanView>)))]
 #[get("/v1/plans")]
 pub async fn list_plans(state: web::Data<AppState>, _caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    let plans: Vec<PlanView> = organizations::list_plans(&state.pool).await?.into_iter().map(PlanView::from).collect();
+    let plans: Vec<PlanView> = crate::tx::read(&state.pool, async |c| organizations::list_plans(c).await)
+        .await?
+        .into_iter()
+        .map(PlanView::from)
+        .collect();
     Ok(HttpResponse::Ok().json(plans))
 }

@@ -8,7 +8,6 @@ use crate::extract::{Json, Query};
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use helpdesk_core::CoreError;
 use helpdesk_core::pagination::PageRequest;
 use helpdesk_core::tickets::{
     self, Message, NewMessage, NewTicket, Sort, Ticket, TicketFilter, TicketUpdate, TimelineEvent,
@@ -400,9 +399,10 @@ pub async fn create_ticket(
         references_ticket_id: b.references_ticket_id,
         on_behalf_of: b.on_behalf_of,
     };
-    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
-    let ticket = tickets::open(&mut tx, &state.sla, &caller.0, input, state.clock.now()).await?;
-    tx.commit().await.map_err(CoreError::from)?;
+    let ticket = crate::tx::in_tx(&state.pool, async |c| {
+        tickets::open(c, &state.sla, &caller.0, input, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Created().json(view(ticket, &state)))
 }
 
@@ -448,8 +448,8 @@ pub async fn list_tickets(
         at_risk: q.at_risk,
     };
     let now = state.clock.now();
-    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
-    let (items, next_cursor) = tickets::list(&mut conn, &caller.0, filter, sort, page, now).await?;
+    let (items, next_cursor) =
+        crate::tx::read(&state.pool, async |c| tickets::list(c, &caller.0, filter, sort, page, now).await).await?;
     Ok(HttpResponse::Ok()
         .json(TicketPage { items: items.into_iter().map(|t| TicketView::new(t, now)).collect(), next_cursor }))
 }
@@ -462,8 +462,8 @@ pub async fn get_ticket(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
-    Ok(HttpResponse::Ok().json(view(tickets::get(&mut conn, Some(&caller.0), *id).await?, &state)))
+    let ticket = crate::tx::read(&state.pool, async |c| tickets::get(c, Some(&caller.0), *id).await).await?;
+    Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }
 
 /// Change severity, assignee or status (agents).
@@ -481,9 +481,10 @@ pub async fn update_ticket(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let update = TicketUpdate { severity: b.severity, assignee_id: b.assignee_id, status: b.status };
-    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
-    let ticket = tickets::update(&mut tx, &state.sla, &caller.0, *id, update, state.clock.now()).await?;
-    tx.commit().await.map_err(CoreError::from)?;
+    let ticket = crate::tx::in_tx(&state.pool, async |c| {
+        tickets::update(c, &state.sla, &caller.0, *id, update, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }
 
@@ -495,8 +496,7 @@ pub async fn list_messages(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
-    let messages = tickets::messages(&mut conn, &caller.0, *id).await?;
+    let messages = crate::tx::read(&state.pool, async |c| tickets::messages(c, &caller.0, *id).await).await?;
     Ok(HttpResponse::Ok().json(messages.into_iter().map(MessageView::from).collect::<Vec<_>>()))
 }
 
@@ -515,17 +515,18 @@ pub async fn create_message(
     body: Json<CreateMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
-    let (message, ticket) = tickets::post_message(
-        &mut tx,
-        &state.sla,
-        &caller.0,
-        *id,
-        NewMessage { body: b.body, internal: b.internal, then_status: b.status },
-        state.clock.now(),
-    )
+    let (message, ticket) = crate::tx::in_tx(&state.pool, async |c| {
+        tickets::post_message(
+            c,
+            &state.sla,
+            &caller.0,
+            *id,
+            NewMessage { body: b.body, internal: b.internal, then_status: b.status },
+            state.clock.now(),
+        )
+        .await
+    })
     .await?;
-    tx.commit().await.map_err(CoreError::from)?;
     Ok(HttpResponse::Created().json(MessageCreated { message: message.into(), ticket: view(ticket, &state) }))
 }
 
@@ -537,8 +538,7 @@ pub async fn list_events(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
-    let events = tickets::events(&mut conn, &caller.0, *id).await?;
+    let events = crate::tx::read(&state.pool, async |c| tickets::events(c, &caller.0, *id).await).await?;
     Ok(HttpResponse::Ok().json(events.into_iter().map(TimelineEventView::from).collect::<Vec<_>>()))
 }
 
@@ -550,8 +550,10 @@ pub async fn explain_sla(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
-    let explanation = tickets::explain_sla(&mut conn, &state.sla, &caller.0, *id, state.clock.now()).await?;
+    let explanation = crate::tx::read(&state.pool, async |c| {
+        tickets::explain_sla(c, &state.sla, &caller.0, *id, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(SlaExplanationView::from(explanation)))
 }
 
@@ -568,9 +570,10 @@ pub async fn close_ticket(
     body: Json<CloseTicket>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.0.reason.unwrap_or(CloseReason::Resolved);
-    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
-    let ticket = tickets::close(&mut tx, &state.sla, &caller.0, *id, reason, state.clock.now()).await?;
-    tx.commit().await.map_err(CoreError::from)?;
+    let ticket = crate::tx::in_tx(&state.pool, async |c| {
+        tickets::close(c, &state.sla, &caller.0, *id, reason, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }
 
@@ -586,8 +589,9 @@ pub async fn reopen_ticket(
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut tx = state.pool.begin().await.map_err(CoreError::from)?;
-    let ticket = tickets::reopen(&mut tx, &state.sla, &caller.0, *id, state.clock.now()).await?;
-    tx.commit().await.map_err(CoreError::from)?;
+    let ticket = crate::tx::in_tx(&state.pool, async |c| {
+        tickets::reopen(c, &state.sla, &caller.0, *id, state.clock.now()).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }

@@ -11,15 +11,7 @@ pub const ADMIN_EMAIL: &str = "root@helpdesk.test";
 pub const ADMIN_PASSWORD: &str = "bootstrap-password-for-tests";
 pub const PASSWORD: &str = "a long enough test password";
 
-pub fn base_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL")
-        .or_else(|_| std::env::var("REDIS_URL"))
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+pub use helpdesk_test_support::{base_database_url, redis_url};
 
 pub struct TestApp {
     pub clock: Clock,
@@ -33,7 +25,7 @@ pub struct TestApp {
 /// The configuration a test app runs with: a database and Redis prefix of its own, a known JWT
 /// secret, generous rate limits (tests that exercise limits lower them).
 pub fn test_vars(overrides: &[(&str, &str)]) -> HashMap<String, String> {
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let mut vars: HashMap<String, String> = [
         ("DATABASE_URL", format!("{}/helpdesk_test_{id}", base_database_url())),
         ("REDIS_URL", redis_url()),

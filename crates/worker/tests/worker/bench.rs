@@ -11,7 +11,6 @@ use helpdesk_worker::settings::WorkerSettings;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 use crate::fixtures::{reminded, waiting_tickets};
 use crate::helpers::{base_database_url, desk, drop_database, load, redis_url, spawn_app_with_settings};
@@ -26,7 +25,7 @@ fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// appended to the URL (`?sslmode=disable` for a database on the same host, where TLS only costs
 /// CPU).
 fn bench_database() -> (String, String, String) {
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let name = format!("helpdesk_test_{id}");
     let url = format!("{}/{name}{}", base_database_url(), std::env::var("BENCH_DATABASE_PARAMS").unwrap_or_default());
     (id, name, url)

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::Desk;
-use crate::helpers::in_tx;
+use helpdesk_test_support::in_tx;
 
 pub fn new_ticket(severity: Severity, emergency: bool) -> NewTicket {
     NewTicket {

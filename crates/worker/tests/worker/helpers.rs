@@ -17,15 +17,7 @@ use uuid::Uuid;
 
 use crate::smtp_server::SmtpServer;
 
-pub fn base_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL")
-        .or_else(|_| std::env::var("REDIS_URL"))
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+pub use helpdesk_test_support::{base_database_url, drop_database, in_tx, redis_url};
 
 /// Settings that make the suite fast: frequent polling and reconciling.
 pub fn fast_settings(name: &str) -> WorkerSettings {
@@ -83,7 +75,7 @@ pub async fn spawn_app_at(start: DateTime<Utc>, count: usize, adjust: impl Fn(&m
         let _ = tracing_subscriber::fmt().with_env_filter("info,helpdesk_worker=debug").with_test_writer().try_init();
     }
     let smtp = SmtpServer::start().await;
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let database = format!("helpdesk_test_{id}");
     let vars: HashMap<String, String> = [
         ("DATABASE_URL", format!("{}/{database}", base_database_url())),
@@ -377,21 +369,4 @@ impl TestApp {
             .map(|(_, n)| n)
             .sum()
     }
-}
-
-/// Drops a test's own database, best effort: a leftover only costs disk.
-pub async fn drop_database(name: &str) {
-    if let Ok(admin) = helpdesk_core::db::connect(&format!("{}/postgres", base_database_url()), 1).await {
-        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-    }
-}
-
-/// Runs core operations in one transaction of their own, committed, as the worker's jobs and the
-/// API's handlers do.
-pub async fn in_tx<T>(pool: &PgPool, operation: impl AsyncFnOnce(&mut sqlx::PgConnection) -> T) -> T {
-    let mut tx = pool.begin().await.expect("a transaction");
-    let out = operation(&mut tx).await;
-    tx.commit().await.expect("commit");
-    out
 }

@@ -13,6 +13,9 @@ mod private_redis;
 mod reconcile;
 mod reprojection;
 mod resilience;
-mod smtp_server;
+/// The SMTP listener the suites share.
+mod smtp_server {
+    pub use helpdesk_test_support::smtp::*;
+}
 mod ticket_timers;
 mod upgrade;

@@ -58,7 +58,7 @@ async fn rounds_with_nobody_consuming_queue_each_due_email_once() {
 
     // A stalled consumer must not be buried: before, every round queued a fresh copy of every
     // due e-mail (917,000 jobs for 1,000 e-mails was seen).
-    let id = uuid::Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let prefix = format!("test:{id}");
     let pool = helpdesk_core::db::connect_and_migrate(
         &format!("{}/helpdesk_test_{id}", crate::helpers::base_database_url()),

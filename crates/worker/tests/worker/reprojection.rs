@@ -2,7 +2,6 @@
 //! batch inside the edit and leaves the rest to the worker binary, which finishes it even when it
 //! is killed half-way and started again.
 use crate::fixtures::{copy_ticket, new_ticket};
-use crate::helpers::in_tx;
 use crate::resilience::{database, spawn_worker, wait_until, worker_env};
 use crate::smtp_server::SmtpServer;
 use chrono::{NaiveDate, Utc};
@@ -12,6 +11,7 @@ use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::tickets;
 use helpdesk_domain::accounts::Role;
 use helpdesk_domain::sla::Severity;
+use helpdesk_test_support::in_tx;
 use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;
@@ -27,35 +27,37 @@ async fn behind(pool: &PgPool) -> i64 {
 
 #[tokio::test]
 async fn a_calendar_edit_over_5000_open_tickets_finishes_in_the_worker_across_a_kill() {
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let (url, pool, desk) = database(&id).await;
     let store = SlaStore::default();
-    let opened =
-        in_tx(&pool, async |c| tickets::open(c, &store, &desk.customer, new_ticket(Severity::Low, false), Utc::now()).await)
-            .await
-            .unwrap();
+    let opened = in_tx(&pool, async |c| {
+        tickets::open(c, &store, &desk.customer, new_ticket(Severity::Low, false), Utc::now()).await
+    })
+    .await
+    .unwrap();
     copy_ticket(&pool, opened.id, 4_999).await;
     assert_eq!(behind(&pool).await, 0);
 
     // The edit: a new calendar version; the request itself moves the first 2,000 tickets.
     let admin = Caller { user_id: desk.agents[0].user_id, role: Role::Admin, organization_id: None };
     let closed_day = NaiveDate::from_ymd_opt(2030, 3, 1).unwrap();
-    let (spec, moved) =
-        calendar_admin::add_closed_day(&pool, &store, &admin, closed_day, "Inventário", Vec::new(), Utc::now())
-            .await
-            .unwrap();
+    let spec = in_tx(&pool, async |c| {
+        calendar_admin::add_closed_day(c, &store, &admin, closed_day, "Inventário", Vec::new(), Utc::now()).await
+    })
+    .await
+    .unwrap();
+    let moved = calendar_admin::reproject_in_request(&pool, &store, Utc::now()).await.unwrap();
     assert_eq!(moved, 2_000);
     assert_eq!(behind(&pool).await, 3_000);
 
     // Another transaction holds 1,000 of the rest, so the first worker can only get half-way.
     let mut holder = pool.begin().await.unwrap();
-    let held: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM tickets WHERE calendar_version < $1 ORDER BY id LIMIT 1000 FOR UPDATE",
-    )
-    .bind(spec.version as i32)
-    .fetch_all(&mut *holder)
-    .await
-    .unwrap();
+    let held: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM tickets WHERE calendar_version < $1 ORDER BY id LIMIT 1000 FOR UPDATE")
+            .bind(spec.version as i32)
+            .fetch_all(&mut *holder)
+            .await
+            .unwrap();
     assert_eq!(held.len(), 1_000);
 
     let smtp = SmtpServer::start().await;

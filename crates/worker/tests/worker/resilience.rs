@@ -51,7 +51,12 @@ pub(crate) fn spawn_worker(vars: &[(&str, String)], name: &str) -> WorkerProcess
 }
 
 /// The environment of a worker process on this test's database, Redis and SMTP server.
-pub(crate) fn worker_env(database_url: &str, redis: &str, prefix: &str, smtp: &SmtpServer) -> Vec<(&'static str, String)> {
+pub(crate) fn worker_env(
+    database_url: &str,
+    redis: &str,
+    prefix: &str,
+    smtp: &SmtpServer,
+) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL", database_url.to_owned()),
         ("REDIS_URL", redis.to_owned()),
@@ -142,7 +147,7 @@ async fn assert_one_reminder_each(pool: &PgPool, tickets: &[Uuid]) {
 async fn kill_9_amid_a_thousand_reminders_loses_none_and_duplicates_only_what_was_in_flight() {
     const REMINDERS: i64 = 1000;
     let smtp = SmtpServer::start().await;
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let (database_url, pool, desk) = database(&id).await;
     let tickets = waiting_tickets(&pool, &desk, Utc::now() - TimeDelta::minutes(1), REMINDERS).await;
 
@@ -238,7 +243,7 @@ impl CuttableProxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_rides_out_an_smtp_outage_and_a_database_restart_without_restarting() {
     let smtp = SmtpServer::start().await;
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let (direct_url, pool, desk) = database(&id).await;
     let upstream = base_database_url().rsplit('@').next().unwrap_or("127.0.0.1:5432").trim_end_matches('/').to_owned();
     let proxy = CuttableProxy::start(upstream).await;
@@ -295,7 +300,7 @@ async fn the_worker_rides_out_an_smtp_outage_and_a_database_restart_without_rest
 async fn flushall_with_timers_and_retries_pending_loses_nothing() {
     let redis = PrivateRedis::start().await;
     let smtp = SmtpServer::start().await;
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let (database_url, pool, desk) = database(&id).await;
     // A reconciler every 5 s: the bound on how late a timer whose job was flushed can be.
     let mut vars = worker_env(&database_url, &redis.url(), "helpdesk", &smtp);
@@ -356,7 +361,7 @@ async fn flushall_with_timers_and_retries_pending_loses_nothing() {
 async fn two_worker_processes_on_the_same_queues_send_nothing_twice() {
     const REMINDERS: i64 = 300;
     let smtp = SmtpServer::start().await;
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let (database_url, pool, desk) = database(&id).await;
     let vars = worker_env(&database_url, &redis_url(), &format!("test:{id}"), &smtp);
     let mut one = spawn_worker(&vars, &format!("one-{id}"));
@@ -395,7 +400,7 @@ async fn two_worker_processes_on_the_same_queues_send_nothing_twice() {
 async fn sigterm_stops_taking_jobs_and_finishes_those_in_flight() {
     let smtp = SmtpServer::start().await;
     smtp.set_answer_delay(Duration::from_secs(2)); // every send stays in flight for 2 s
-    let id = Uuid::now_v7().simple().to_string();
+    let id = helpdesk_test_support::test_id();
     let (database_url, pool, _) = database(&id).await;
     let mut vars = worker_env(&database_url, &redis_url(), &format!("test:{id}"), &smtp);
     vars.push(("HELPDESK_EMAIL_CONCURRENCY", "4".to_owned()));

@@ -411,7 +411,9 @@ async fn the_policys_waiting_delays_move_the_timers_of_waiting_tickets() {
     let admin = helpdesk_core::accounts::Caller { role: Role::Admin, ..desk.agents[0] };
     sqlx::query!("UPDATE users SET role = 'admin' WHERE id = $1", admin.user_id).execute(&app.pool).await.unwrap();
     let edit = PolicyEdit { reminder_after_hours: Some(24), auto_close_after_hours: Some(12), ..PolicyEdit::default() };
-    let (policy, reprojected) = calendar_admin::set_policy(&app.pool, &store, &admin, edit, t0).await.unwrap();
+    let policy =
+        in_tx(&app.pool, async |c| calendar_admin::set_policy(c, &store, &admin, edit, t0).await).await.unwrap();
+    let reprojected = calendar_admin::reproject_in_request(&app.pool, &store, t0).await.unwrap();
     assert_eq!((policy.waiting.reminder_after_hours, policy.waiting.auto_close_after_hours), (24, 12));
     assert_eq!(reprojected, 1);
     assert_eq!(next_timer(&app, ticket).await, Some(t0 + TimeDelta::hours(24)), "re-projected onto the new policy");
@@ -423,7 +425,8 @@ async fn the_policys_waiting_delays_move_the_timers_of_waiting_tickets() {
     assert_eq!(wait_for_status(&app, ticket, "closed").await.1.as_deref(), Some("auto_closed"));
 
     let bad = PolicyEdit { reminder_after_hours: Some(0), auto_close_after_hours: Some(5000), ..PolicyEdit::default() };
-    let error = calendar_admin::set_policy(&app.pool, &store, &admin, bad, t0).await.unwrap_err();
+    let error =
+        in_tx(&app.pool, async |c| calendar_admin::set_policy(c, &store, &admin, bad, t0).await).await.unwrap_err();
     let text = format!("{error:?}");
     assert!(text.contains("reminder_after_hours") && text.contains("auto_close_after_hours"), "{text}");
     app.finish().await;
