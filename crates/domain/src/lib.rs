@@ -9,3 +9,4 @@ pub mod sla;
 pub mod sla_projection;
 pub mod tickets;
 pub mod timers;
+pub mod waiting;
