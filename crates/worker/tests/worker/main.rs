@@ -12,6 +12,7 @@ mod notifications;
 mod private_redis;
 mod reconcile;
 mod resilience;
+mod schedule;
 mod smtp_server;
 mod ticket_timers;
 mod upgrade;
