@@ -2,6 +2,7 @@
 //! (id, role, organisation), re-checked against the user's row so disabled accounts and tokens
 //! issued before a password change stop working (see [`AuthCache`] for how fresh that row is).
 
+pub use crate::auth_cache::AuthCache;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
@@ -9,48 +10,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use helpdesk_core::CoreError;
-use helpdesk_core::accounts::{self, AuthRecord, Caller};
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-use uuid::Uuid;
-
-/// Users' authentication records, kept for a moment so a burst of requests does not re-read the
-/// same row each time. A change this process makes (password change or reset) forgets the entry
-/// at once; other instances see it within `ttl` (default 1 s). A zero `ttl` disables the cache.
-pub struct AuthCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<Uuid, (Instant, AuthRecord)>>,
-}
-
-/// Bounds memory: past this many users the cache starts afresh.
-const AUTH_CACHE_MAX_ENTRIES: usize = 50_000;
-
-impl AuthCache {
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
-    }
-
-    fn get(&self, user: Uuid) -> Option<AuthRecord> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.get(&user).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, record)| record.clone())
-    }
-
-    fn put(&self, record: AuthRecord) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= AUTH_CACHE_MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(record.user_id, (Instant::now(), record));
-    }
-
-    pub fn forget(&self, user: Uuid) {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(&user);
-    }
-}
+use helpdesk_core::accounts::{self, Caller};
 
 /// An authenticated caller; extracting it answers 401 problem+json when the token is missing,
 /// malformed, expired, of another audience or signed with anything but our key and algorithm.

@@ -2,6 +2,7 @@
 //! Handlers are short: extract, call a `helpdesk-core` operation, map the result.
 
 pub mod auth;
+pub mod auth_cache;
 pub mod error;
 pub mod extract;
 pub mod metrics;

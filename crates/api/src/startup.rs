@@ -1,7 +1,7 @@
 //! Building and running the HTTP server. `Application::build` does all the fallible set-up
 //! (database, migrations, Redis, bootstrap admin, binding) so `main` and the tests share it.
 
-use crate::auth::AuthCache;
+use crate::auth_cache::AuthCache;
 use crate::error::render_bare_errors;
 use crate::extract::path_error;
 use crate::metrics::{self, Metrics};
@@ -14,6 +14,7 @@ use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::tokens::TokenKeys;
 use helpdesk_core::{Clock, Config, accounts, db, redis_conn};
 use std::net::TcpListener;
+use std::sync::Arc;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -65,7 +66,7 @@ impl Application {
             redis,
             clock,
             config,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             sla: SlaStore::default(),
         });
         let server = run(listener, state.clone())?;
@@ -98,6 +99,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, Star
     let server = HttpServer::new(move || {
         let (app, _) = App::new().into_utoipa_app().configure(crate::routes::configure).split_for_parts();
         app.app_data(state.clone())
+            .app_data(web::Data::from(state.metrics.clone()))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .service(metrics_endpoint)

@@ -1,6 +1,6 @@
 //! What every handler can reach: the database, Redis, token keys, the clock and configuration.
 
-use crate::auth::AuthCache;
+use crate::auth_cache::AuthCache;
 use crate::metrics::Metrics;
 use helpdesk_core::rate_limit::RateLimiter;
 use helpdesk_core::sla_store::SlaStore;
@@ -8,6 +8,7 @@ use helpdesk_core::tokens::TokenKeys;
 use helpdesk_core::{Clock, Config};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
+use std::sync::Arc;
 
 pub struct AppState {
     pub pool: PgPool,
@@ -16,7 +17,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub clock: Clock,
     pub config: Config,
-    pub metrics: Metrics,
+    /// Also registered on its own as app data, for the request-metrics middleware.
+    pub metrics: Arc<Metrics>,
     /// Calendar and SLA policy versions, cached per process (they never change once written).
     pub sla: SlaStore,
     pub auth_cache: AuthCache,

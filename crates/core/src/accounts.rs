@@ -2,6 +2,7 @@
 //! refresh-token rotation with reuse detection, logout, password change and reset, profile.
 
 use crate::audit::{self, AuditEntry};
+pub use crate::caller::Caller;
 use crate::error::violated_constraint;
 use crate::organizations;
 use crate::outbox::{self, NewEmail, templates};
@@ -60,38 +61,6 @@ impl TryFrom<UserRow> for User {
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
-    }
-}
-
-/// The authenticated caller of a request, as re-checked against the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller {
-    pub user_id: Uuid,
-    pub role: Role,
-    pub organization_id: Option<Uuid>,
-}
-
-impl Caller {
-    pub fn require_admin(&self) -> Result<(), CoreError> {
-        if self.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(CoreError::forbidden("admin_only", "this action needs an administrator"))
-        }
-    }
-
-    pub fn require_staff(&self) -> Result<(), CoreError> {
-        if self.role.is_staff() {
-            Ok(())
-        } else {
-            Err(CoreError::forbidden("staff_only", "this action needs an agent or administrator"))
-        }
-    }
-
-    /// Customers see only their own organisation; anything else is answered as not found, so
-    /// the existence of other organisations' data never leaks.
-    pub fn may_see_organization(&self, organization_id: Uuid) -> bool {
-        self.role.may_see_organization(self.organization_id, organization_id)
     }
 }
 

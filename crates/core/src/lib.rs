@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod calendar_admin;
+pub mod caller;
 pub mod clock;
 pub mod config;
 pub mod db;

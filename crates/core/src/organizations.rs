@@ -2,8 +2,8 @@
 //! contract in force on any date (the database enforces it); the contract's plan decides what the
 //! organisation may ask for.
 
-use crate::accounts::Caller;
 use crate::audit::{self, AuditEntry};
+use crate::caller::Caller;
 use crate::error::violated_constraint;
 use crate::pagination::{self, PageRequest};
 use crate::{CoreError, FieldError, tokens};

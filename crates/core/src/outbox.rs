@@ -163,6 +163,78 @@ pub async fn claim_for_delivery(
     .await
 }
 
+/// Claims every pending, due row of `ids` for one delivery attempt each, in one statement (the
+/// worker batches the claims of its concurrent sends); rows sent, failed, not due, leased, or
+/// locked by a concurrent claim right now are left out. Committed on its own, like
+/// [`claim_for_delivery`].
+pub async fn claim_batch(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+) -> Result<Vec<ClaimedEmail>, sqlx::Error> {
+    // Rows locked in id order and skipped when locked, so two claimers never wait on each other.
+    sqlx::query_as!(
+        ClaimedEmail,
+        r#"UPDATE email_outbox
+           SET attempts = attempts + 1, next_attempt_at = $3, last_attempt_at = $2
+           WHERE id IN (SELECT id FROM email_outbox
+                        WHERE id = ANY($1) AND status = 'pending' AND next_attempt_at <= $2
+                        ORDER BY id
+                        FOR UPDATE SKIP LOCKED)
+           RETURNING id, idempotency_key, to_address, to_name, locale, template, payload, attempts"#,
+        ids,
+        now,
+        now + lease,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// [`mark_sent`] for many rows in one statement: `(id, message_id)` pairs; returns the ids
+/// recorded (a row already sent or failed is left alone).
+pub async fn mark_sent_batch(
+    conn: &mut PgConnection,
+    sent: &[(Uuid, String)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let (ids, message_ids): (Vec<Uuid>, Vec<String>) = sent.iter().cloned().unzip();
+    sqlx::query_scalar!(
+        r#"UPDATE email_outbox e SET status = 'sent', sent_at = $3, message_id = v.message_id, last_error = NULL
+           FROM UNNEST($1::uuid[], $2::text[]) AS v (id, message_id)
+           WHERE e.id = v.id AND e.status = 'pending'
+           RETURNING e.id"#,
+        &ids,
+        &message_ids,
+        now,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The heartbeat of live delivery attempts: moves the lease of each `(id, attempt)` still held
+/// (pending, and not claimed since by a later attempt) to `until`. A short lease renewed this
+/// way lets a dead worker's rows be taken over soon while a live, slow send keeps its row.
+/// Returns how many leases were extended.
+pub async fn extend_leases(
+    conn: &mut PgConnection,
+    held: &[(Uuid, i32)],
+    until: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let (ids, attempts): (Vec<Uuid>, Vec<i32>) = held.iter().copied().unzip();
+    let updated = sqlx::query!(
+        r#"UPDATE email_outbox e SET next_attempt_at = $3
+           FROM UNNEST($1::uuid[], $2::int4[]) AS h (id, attempts)
+           WHERE e.id = h.id AND e.attempts = h.attempts AND e.status = 'pending'"#,
+        &ids,
+        &attempts,
+        until,
+    )
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected())
+}
+
 /// Records a delivery the SMTP server accepted. Applies whatever attempt holds the lease now: the
 /// message went out, so the row must never be sent again.
 pub async fn mark_sent(

@@ -11,3 +11,4 @@ pub mod sla_validation;
 pub mod sla_versions;
 pub mod tickets;
 pub mod timers;
+pub mod waiting;

@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{BusinessCalendar, delta_ns, ns_delta};
-use crate::timers::WaitingPolicy;
+use crate::waiting::WaitingPolicy;
 
 /// The at-risk threshold used when the caller has no policy at hand: 80 % of the target.
 pub const DEFAULT_AT_RISK_FRACTION: f64 = 0.8;

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics::Metrics;
+use crate::queues::{self, QueueSpec};
 
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,6 +23,8 @@ pub struct HealthState {
     pub pool: PgPool,
     pub redis: ConnectionManager,
     pub metrics: Arc<Metrics>,
+    /// The queue registry, whose job counters `/metrics` reports.
+    pub queues: Arc<[QueueSpec]>,
 }
 
 /// Serves until the task is aborted.
@@ -110,9 +113,11 @@ async fn route(method: &str, path: &str, state: &HealthState) -> Response {
                     .to_string(),
             }
         }
-        "/metrics" => {
-            Response { status: "200 OK", content_type: "text/plain; version=0.0.4", body: state.metrics.render() }
-        }
+        "/metrics" => Response {
+            status: "200 OK",
+            content_type: "text/plain; version=0.0.4",
+            body: state.metrics.render(&queues::counters(&state.queues, &state.metrics)),
+        },
         _ => {
             Response { status: "404 Not Found", content_type: JSON, body: json!({ "error": "not found" }).to_string() }
         }

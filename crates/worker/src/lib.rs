@@ -3,22 +3,23 @@
 //! configuration and signals; everything else is here so the integration tests run the real
 //! worker in-process.
 
+pub mod claims;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod outbox_listener;
 pub mod polling;
+pub mod queues;
 pub mod reconcile;
 pub mod settings;
 pub mod smtp;
+pub mod smtp_pool;
 pub mod templates;
 pub mod ticket_listener;
 
-use apalis::prelude::{BackendExt, Monitor, MonitorError, WorkerBuilder, WorkerBuilderExt};
-use apalis_cron::CronScheduler;
-use apalis_redis::RedisStorage;
+use apalis::prelude::{Monitor, MonitorError};
 use helpdesk_core::db::{self, DbError};
-use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, Job, JobQueue, TicketTimer};
+use helpdesk_core::jobs::JobQueue;
 use helpdesk_core::redis_conn::{self, RedisUnreachable};
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::{Clock, Config};
@@ -28,12 +29,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+use crate::claims::Claims;
 use crate::health::HealthState;
-use crate::jobs::email::{EmailDelivery, deliver_email};
-use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
+use crate::jobs::email::EmailDelivery;
+use crate::jobs::ticket_timer::TicketTimers;
 use crate::metrics::Metrics;
-use crate::polling::Every;
-use crate::reconcile::{EveryInterval, Reconciler, reconcile};
+use crate::queues::{Consumers, QueueSpec};
+use crate::reconcile::Reconciler;
 use crate::settings::WorkerSettings;
 use crate::smtp::{Mailer, SmtpConfigError};
 
@@ -66,6 +68,13 @@ pub struct Worker {
     ticket_notifications: Option<TicketTimers>,
     /// How often due jobs are moved onto the queues (see `promote_forever`).
     promote_interval: Duration,
+    queues: Arc<[QueueSpec]>,
+    /// The e-mail claims in flight, whose leases the heartbeat extends.
+    claims: Claims,
+    /// Runs the outbox sweep between reconciler rounds (see `sweep_outbox_forever`).
+    reconciler: Reconciler,
+    lease: chrono::TimeDelta,
+    clock: Clock,
 }
 
 impl Worker {
@@ -85,12 +94,15 @@ impl Worker {
         let health_address = health_listener
             .local_addr()
             .map_err(|source| StartupError::Listen { address: config.worker_listen, source })?;
-        if settings.delivery.lease.to_std().is_ok_and(|lease| lease < settings.smtp_timeout * 2) {
-            tracing::warn!("the e-mail lease is shorter than two SMTP timeouts: slow servers may get duplicates");
+        if settings.delivery.lease < chrono::TimeDelta::seconds(3) {
+            tracing::warn!(
+                "the e-mail lease is under 3 s: a database stall longer than a third of it may duplicate e-mails"
+            );
         }
 
         let queue = JobQueue::new(redis.clone(), &config.redis_prefix);
         let metrics = Arc::new(Metrics::default());
+        let claims = Claims::start(pool.clone(), clock.clone(), settings.delivery.lease);
         let delivery = EmailDelivery {
             pool: pool.clone(),
             mailer,
@@ -98,6 +110,7 @@ impl Worker {
             clock: clock.clone(),
             policy: settings.delivery.clone(),
             metrics: metrics.clone(),
+            claims: claims.clone(),
         };
         let timers = TicketTimers {
             pool: pool.clone(),
@@ -109,7 +122,7 @@ impl Worker {
         let reconciler = Reconciler {
             pool: pool.clone(),
             queue: queue.clone(),
-            clock,
+            clock: clock.clone(),
             interval: settings.reconcile_interval,
             batch: settings.reconcile_batch,
             max_per_round: settings.reconcile_max_per_round,
@@ -117,12 +130,35 @@ impl Worker {
             drain_batch: settings.drain_batch,
             store: SlaStore::default(),
             metrics: metrics.clone(),
-            last_vacuum: Arc::default(),
+            rounds: Default::default(),
         };
         let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
-        let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, timers, reconciler);
         let outbox_notifications = settings.outbox_notifications.then(|| pool.clone());
-        let health_state = HealthState { pool, redis, metrics: metrics.clone() };
+        let queues: Arc<[QueueSpec]> = queues::registry().into();
+        let (lease, promote_interval, shutdown_timeout) = (
+            settings.delivery.lease,
+            (settings.poll_interval / 2).max(Duration::from_millis(50)),
+            settings.shutdown_timeout,
+        );
+        let consumers = Consumers {
+            prefix: config.redis_prefix.clone(),
+            redis: redis.clone(),
+            settings,
+            delivery,
+            timers,
+            reconciler: reconciler.clone(),
+        };
+        let monitor = queues
+            .iter()
+            .fold(Monitor::new(), |monitor, spec| (spec.register)(monitor, &consumers))
+            // A worker stops when its backend fails (Redis unreachable). Restart it, pausing
+            // first (see `queues::pause_before_restart`) so an outage does not become a busy loop.
+            .should_restart(|worker, error| {
+                tracing::error!(worker = worker.name(), restarts = worker.restarts(), error = %error, "worker stopped; restarting");
+                true
+            })
+            .shutdown_timeout(shutdown_timeout);
+        let health_state = HealthState { pool, redis, metrics: metrics.clone(), queues: queues.clone() };
         Ok(Self {
             monitor,
             health_listener,
@@ -132,7 +168,12 @@ impl Worker {
             metrics,
             outbox_notifications,
             ticket_notifications,
-            promote_interval: (settings.poll_interval / 2).max(Duration::from_millis(50)),
+            promote_interval,
+            queues,
+            claims,
+            reconciler,
+            lease,
+            clock,
         })
     }
 
@@ -153,10 +194,14 @@ impl Worker {
     /// Runs until `shutdown` completes, then stops taking jobs and waits for the ones in flight
     /// (up to the shutdown timeout).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
+        let pool = self.health_state.pool.clone();
         let health = tokio::spawn(health::serve(self.health_listener, self.health_state));
         // Before any consumer fetches: jobs that fell due while no worker ran may be many.
-        promote(&self.queue).await;
-        let promoter = tokio::spawn(promote_forever(self.queue.clone(), self.promote_interval));
+        queues::promote_all(&self.queues, &self.queue).await;
+        let promoter = tokio::spawn(promote_forever(self.queues.clone(), self.queue.clone(), self.promote_interval));
+        let vacuum = tokio::spawn(vacuum_forever(self.queues.clone(), self.queue.clone()));
+        let heartbeat = tokio::spawn(self.claims.clone().heartbeat_forever(pool, self.clock.clone(), self.lease));
+        let sweep = tokio::spawn(sweep_outbox_forever(self.reconciler.clone(), self.lease));
         let listener =
             self.outbox_notifications.map(|pool| tokio::spawn(outbox_listener::run(pool, self.queue.clone())));
         let ticket_listener = self
@@ -173,6 +218,9 @@ impl Worker {
             .await;
         health.abort();
         promoter.abort();
+        vacuum.abort();
+        heartbeat.abort();
+        sweep.abort();
         if let Some(listener) = listener {
             listener.abort();
         }
@@ -184,99 +232,40 @@ impl Worker {
     }
 }
 
-fn register_workers(
-    prefix: &str,
-    redis: redis::aio::ConnectionManager,
-    settings: &WorkerSettings,
-    delivery: EmailDelivery,
-    timers: TicketTimers,
-    reconciler: Reconciler,
-) -> Monitor {
-    // `lock_tasks(false)`: apalis-redis's task lock removes each started task from the queue's
-    // ready list with an LREM, which scans the whole list, so a backlog of N jobs costs O(N²):
-    // with 100,000 queued, 1.9 ms of Redis time per job, and Redis at 80 % of a core while the
-    // worker ran 110 jobs a second (measured). The lock only records the task as running (fetch
-    // already moved it to this worker's in-flight set, which is what recovery after a crash
-    // uses), and every handler here is safe to run twice anyway.
-    let consumer_config = |queue: &str| {
-        queue_jobs::storage_config(prefix, queue)
-            .batch_size(settings.fetch_batch.max(1))
-            .heartbeat_interval(settings.heartbeat_interval)
-            .lock_tasks(false)
-    };
-    let email_storage_config = consumer_config(DeliverEmail::QUEUE);
-    let timer_storage_config = consumer_config(TicketTimer::QUEUE);
-    let email_worker = format!("email-{}", settings.name);
-    let timer_worker = format!("ticket-timers-{}", settings.name);
-    let timer_redis = redis.clone();
-    let reconcile_worker = format!("reconcile-{}", settings.name);
-    let (poll_interval, concurrency, timer_concurrency, reconcile_interval) = (
-        settings.poll_interval,
-        settings.email_concurrency.max(1),
-        settings.timer_concurrency.max(1),
-        settings.reconcile_interval,
-    );
-
-    Monitor::new()
-        .register(move |restarts| {
-            let storage = RedisStorage::<DeliverEmail>::new(redis.clone()).with_config(email_storage_config.clone());
-            WorkerBuilder::new(email_worker.as_str())
-                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_strategy(Every::new(poll_interval)))
-                .concurrency(concurrency)
-                .data(delivery.clone())
-                .build(deliver_email)
-        })
-        .register(move |restarts| {
-            let storage =
-                RedisStorage::<TicketTimer>::new(timer_redis.clone()).with_config(timer_storage_config.clone());
-            WorkerBuilder::new(timer_worker.as_str())
-                .backend(storage.before_start(move |_| pause_before_restart(restarts)).poll_with_strategy(Every::new(poll_interval)))
-                .concurrency(timer_concurrency)
-                .data(timers.clone())
-                .build(run_ticket_timer)
-        })
-        .register(move |_| {
-            WorkerBuilder::new(reconcile_worker.as_str())
-                .backend(CronScheduler::new(EveryInterval::new(reconcile_interval)))
-                .data(reconciler.clone())
-                .build(reconcile)
-        })
-        // A worker stops when its backend fails (Redis unreachable). Restart it, pausing first
-        // (see `pause_before_restart`) so an outage does not become a busy loop.
-        .should_restart(|worker, error| {
-            tracing::error!(worker = worker.name(), restarts = worker.restarts(), error = %error, "worker stopped; restarting");
-            true
-        })
-        .shutdown_timeout(settings.shutdown_timeout)
-}
-
-/// Moves due jobs of both queues onto their ready lists, in chunks (`JobQueue::promote_due` says
-/// why apalis-redis cannot be left to do it alone).
-async fn promote(queue: &JobQueue) {
-    let emails = queue.promote_due::<DeliverEmail>().await;
-    let timers = queue.promote_due::<TicketTimer>().await;
-    for (queue, result) in [("email", emails), ("ticket-timers", timers)] {
-        match result {
-            Ok(0) => {}
-            Ok(moved) => tracing::debug!(queue, moved, "moved due jobs onto the queue"),
-            Err(error) => tracing::warn!(queue, %error, "cannot move due jobs onto the queue"),
-        }
-    }
-}
-
-/// Runs [`promote`] every `interval`, more often than the consumers poll, so that delayed jobs
-/// falling due together never pile up beyond what apalis-redis's fetch can move.
-async fn promote_forever(queue: JobQueue, interval: Duration) {
+/// Runs [`queues::promote_all`] every `interval`, more often than the consumers poll, so that
+/// delayed jobs falling due together never pile up beyond what apalis-redis's fetch can move.
+async fn promote_forever(queues: Arc<[QueueSpec]>, queue: JobQueue, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
-        promote(&queue).await;
+        queues::promote_all(&queues, &queue).await;
     }
 }
 
-async fn pause_before_restart(restarts: usize) -> Result<(), apalis_redis::Error> {
-    if restarts > 0 {
-        let seconds = u64::try_from(restarts.min(30)).unwrap_or(30);
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
+/// How often finished jobs are vacuumed from Redis: apalis-redis's vacuum reads every job the
+/// queue holds, in one Lua call that blocks Redis (some 200 ms with 20,000 jobs queued,
+/// measured), so running it often would spend most of Redis's time on it during a backlog.
+const VACUUM_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Vacuums every queue at start-up, then every [`VACUUM_EVERY`].
+async fn vacuum_forever(queues: Arc<[QueueSpec]>, queue: JobQueue) {
+    loop {
+        queues::vacuum_all(&queues, &queue).await;
+        tokio::time::sleep(VACUUM_EVERY).await;
     }
-    Ok(())
+}
+
+/// Queues the due outbox rows every half lease, between the reconciler's rounds (a minute
+/// apart): a dead worker's claims run out one lease after its last heartbeat, and this is what
+/// hands them to a live worker within about a minute. Cheap: one index-only scan when nothing
+/// is due, and the per-attempt idempotency keys stop it queueing what a round already queued.
+async fn sweep_outbox_forever(reconciler: Reconciler, lease: chrono::TimeDelta) {
+    let every = (lease.to_std().unwrap_or(Duration::from_secs(30)) / 2).max(Duration::from_millis(500));
+    loop {
+        tokio::time::sleep(every).await;
+        match reconciler.run_outbox().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "outbox sweep queued due e-mails"),
+            Err(error) => tracing::warn!(%error, "outbox sweep failed; the next one will try again"),
+        }
+    }
 }

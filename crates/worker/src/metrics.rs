@@ -35,13 +35,18 @@ pub struct Metrics {
     pub reconciler_timers_acted: AtomicU64,
 }
 
+fn samples(list: &[(String, u64)]) -> Vec<(&str, u64)> {
+    list.iter().map(|(labels, value)| (labels.as_str(), *value)).collect()
+}
+
 pub fn increment(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
 impl Metrics {
-    /// Prometheus text exposition format 0.0.4.
-    pub fn render(&self) -> String {
+    /// Prometheus text exposition format 0.0.4; `queues` are the job counters of every queue,
+    /// labelled (the queue registry's `queues::counters`).
+    pub fn render(&self, queues: &[(&str, &QueueCounters)]) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut out = String::new();
         let mut family = |name: &str, help: &str, samples: &[(&str, u64)]| {
@@ -50,23 +55,16 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-        family(
-            "helpdesk_worker_jobs_processed_total",
-            "Jobs handled, by queue.",
-            &[
-                (r#"{queue="email"}"#, get(&self.email_jobs.processed)),
-                (r#"{queue="ticket-timers"}"#, get(&self.timer_jobs.processed)),
-                (r#"{queue="reconcile"}"#, get(&self.reconcile_jobs.processed)),
-            ],
-        );
+        let by_queue = |counter: fn(&QueueCounters) -> &AtomicU64| -> Vec<(String, u64)> {
+            queues.iter().map(|(label, counters)| (format!(r#"{{queue="{label}"}}"#), get(counter(counters)))).collect()
+        };
+        let processed = by_queue(|c| &c.processed);
+        let failed = by_queue(|c| &c.failed);
+        family("helpdesk_worker_jobs_processed_total", "Jobs handled, by queue.", &samples(&processed));
         family(
             "helpdesk_worker_jobs_failed_total",
             "Jobs whose handler failed and will be retried, by queue.",
-            &[
-                (r#"{queue="email"}"#, get(&self.email_jobs.failed)),
-                (r#"{queue="ticket-timers"}"#, get(&self.timer_jobs.failed)),
-                (r#"{queue="reconcile"}"#, get(&self.reconcile_jobs.failed)),
-            ],
+            &samples(&failed),
         );
         family(
             "helpdesk_worker_emails_sent_total",
@@ -117,7 +115,12 @@ mod tests {
         let metrics = Metrics::default();
         increment(&metrics.emails_sent);
         increment(&metrics.email_jobs.processed);
-        let text = metrics.render();
+        let queues = [
+            ("email", &metrics.email_jobs),
+            ("ticket-timers", &metrics.timer_jobs),
+            ("reconcile", &metrics.reconcile_jobs),
+        ];
+        let text = metrics.render(&queues);
         assert!(
             text.contains("# TYPE helpdesk_worker_emails_sent_total counter\nhelpdesk_worker_emails_sent_total 1\n")
         );

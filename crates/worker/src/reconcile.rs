@@ -7,11 +7,10 @@
 //! queued, and the handlers' claims and row locks make any duplicate a no-op.
 
 use apalis::prelude::Data;
-use apalis_core::backend::Vacuum;
 use apalis_cron::{Schedule, Tick};
 use chrono::Utc;
 use helpdesk_core::Clock;
-use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue, TicketTimer};
+use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue};
 use helpdesk_core::outbox;
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::ticket_timers;
@@ -63,6 +62,30 @@ pub enum ReconcileError {
     Enqueue(#[from] EnqueueError),
 }
 
+/// Lets one round run at a time. apalis-cron fires on schedule whatever the previous round is
+/// doing (it computes the next tick as one fires and polls again at once, so a long round never
+/// leaves it a tick in the past); a tick that comes while a round still runs is skipped rather
+/// than started beside it, so a slow round (a large backlog) is not made slower by copies of
+/// itself. Tested in `tests/worker/schedule.rs`.
+#[derive(Debug, Clone, Default)]
+pub struct OneAtATime(Arc<std::sync::atomic::AtomicBool>);
+
+/// Held while a round runs; dropping it lets the next one start.
+pub struct RoundGuard(Arc<std::sync::atomic::AtomicBool>);
+
+impl OneAtATime {
+    /// `None` while another round runs.
+    pub fn try_start(&self) -> Option<RoundGuard> {
+        (!self.0.swap(true, Ordering::AcqRel)).then(|| RoundGuard(self.0.clone()))
+    }
+}
+
+impl Drop for RoundGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 #[derive(Clone)]
 pub struct Reconciler {
     pub pool: PgPool,
@@ -79,15 +102,16 @@ pub struct Reconciler {
     pub drain_batch: i64,
     pub store: SlaStore,
     pub metrics: Arc<Metrics>,
-    /// When this process last vacuumed the queues.
-    pub last_vacuum: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Shared by the clones the cron worker hands each round.
+    pub rounds: OneAtATime,
 }
-
-/// How often finished jobs are vacuumed from Redis.
-pub const VACUUM_EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// The apalis-cron handler.
 pub async fn reconcile(_tick: Tick<Utc>, reconciler: Data<Reconciler>) -> Result<(), ReconcileError> {
+    let Some(_round) = reconciler.rounds.try_start() else {
+        tracing::info!("the previous reconciler round is still running; skipping this tick");
+        return Ok(());
+    };
     let result = reconciler.run().await;
     let counters = &reconciler.metrics.reconcile_jobs;
     match &result {
@@ -109,7 +133,7 @@ pub struct Round {
 
 impl Reconciler {
     /// One round: queues a job for every due e-mail and every ticket whose timer is due (up to
-    /// `max_per_round` of each), then vacuums finished jobs.
+    /// `max_per_round` of each). (Vacuuming finished jobs is the queue registry's housekeeping.)
     pub async fn run(&self) -> Result<Round, ReconcileError> {
         let emails = self.run_outbox().await?;
         if emails > 0 {
@@ -123,7 +147,6 @@ impl Reconciler {
         if timers > 0 {
             tracing::info!(count = timers, "reconciler ran due ticket timers");
         }
-        self.vacuum().await;
         Ok(Round { emails, timers })
     }
 
@@ -236,33 +259,6 @@ impl Reconciler {
     /// killed mid-job before apalis re-queues it, a job that failed) is run again within minutes.
     fn dedupe_window(&self) -> Duration {
         self.interval.max(Duration::from_secs(1)) * 15
-    }
-
-    /// Finished jobs stay in Redis until vacuumed; without this the queue's hashes only grow. At
-    /// most every [`VACUUM_EVERY`]: apalis-redis's vacuum reads every job the queue holds, in one
-    /// Lua call that blocks Redis (some 200 ms with 20,000 jobs queued, measured), so running it
-    /// every round would spend most of Redis's time on it during a backlog.
-    async fn vacuum(&self) {
-        let now = std::time::Instant::now();
-        {
-            let mut last = self.last_vacuum.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.is_some_and(|at| now.duration_since(at) < VACUUM_EVERY) {
-                return;
-            }
-            *last = Some(now);
-        }
-        let mut storage = self.queue.storage::<DeliverEmail>();
-        match storage.vacuum().await {
-            Ok(removed) if removed > 0 => tracing::debug!(removed, "vacuumed finished e-mail jobs"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(error = %error, "cannot vacuum finished e-mail jobs"),
-        }
-        let mut timers = self.queue.storage::<TicketTimer>();
-        match timers.vacuum().await {
-            Ok(removed) if removed > 0 => tracing::debug!(removed, "vacuumed finished ticket-timer jobs"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(error = %error, "cannot vacuum finished ticket-timer jobs"),
-        }
     }
 }
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 /// When and how often an e-mail is attempted.
 #[derive(Debug, Clone)]
 pub struct DeliveryPolicy {
-    /// How long one attempt owns its row. Longer than any SMTP conversation (see `smtp_timeout`),
-    /// so a live attempt is never duplicated; a dead one's row is due again after it.
+    /// How long one attempt owns its row before it must renew the claim. A live attempt renews it
+    /// every third of a lease while the send runs (`claims`), so a slow send keeps its row however
+    /// long it takes; a dead worker's rows are due again within one lease, and the outbox sweep
+    /// (every half lease) queues them for another worker.
     pub lease: TimeDelta,
     /// After this many attempts a transient failure becomes final.
     pub max_attempts: i32,
@@ -19,7 +21,7 @@ pub struct DeliveryPolicy {
 impl Default for DeliveryPolicy {
     fn default() -> Self {
         Self {
-            lease: TimeDelta::minutes(5),
+            lease: TimeDelta::seconds(30),
             max_attempts: 10,
             backoff_base: TimeDelta::seconds(30),
             backoff_cap: TimeDelta::hours(1),
@@ -105,8 +107,8 @@ pub struct SettingsError {
 
 impl WorkerSettings {
     /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
-    /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY` and
-    /// `HELPDESK_TIMER_CONCURRENCY` when set.
+    /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY`, `HELPDESK_TIMER_CONCURRENCY`
+    /// and `HELPDESK_EMAIL_LEASE_SECONDS` when set.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let number = |name: &'static str| -> Result<Option<u64>, SettingsError> {
@@ -133,6 +135,9 @@ impl WorkerSettings {
         }
         if let Some(count) = number("HELPDESK_TIMER_CONCURRENCY")? {
             settings.timer_concurrency = usize::try_from(count).unwrap_or(settings.timer_concurrency);
+        }
+        if let Some(seconds) = number("HELPDESK_EMAIL_LEASE_SECONDS")? {
+            settings.delivery.lease = TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX).min(86_400));
         }
         Ok(settings)
     }

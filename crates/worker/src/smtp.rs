@@ -1,20 +1,20 @@
-//! Sending through SMTP with lettre's pooled async transport, and sorting failures into the ones
-//! worth retrying and the ones that are final.
+//! Composing messages with lettre, sending them over the worker's own SMTP connections
+//! (`smtp_pool`), and sorting failures into the ones worth retrying and the ones that are final.
 
+use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest, Sha256};
 use std::error::Error as _;
 use std::time::Duration;
 
+use crate::smtp_pool::{SmtpEndpoint, SmtpError, SmtpPool};
 use crate::templates::Rendered;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpConfigError {
     /// `smtp://host:port` (plain), `smtp://host?tls=required` (STARTTLS) or `smtps://host` (TLS).
     #[error("SMTP_URL is invalid: {0}")]
-    BadUrl(lettre::transport::smtp::Error),
+    BadUrl(String),
     #[error("HELPDESK_MAIL_FROM is not a valid mailbox ('Name <address>'): {0}")]
     BadFrom(lettre::address::AddressError),
 }
@@ -47,7 +47,7 @@ pub fn message_id_for(idempotency_key: &str) -> String {
 }
 
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pool: SmtpPool,
     from: Mailbox,
 }
 
@@ -58,16 +58,13 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// Builds the transport; connects lazily, on the first message. Call inside a Tokio runtime
-    /// (the connection pool spawns a task).
+    /// Checks the configuration; connects lazily, on the first message, and keeps up to
+    /// `pool_size` idle connections (one per concurrent send, so none is closed and reopened).
     pub fn new(smtp_url: &str, mail_from: &str, timeout: Duration, pool_size: u32) -> Result<Self, SmtpConfigError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-            .map_err(SmtpConfigError::BadUrl)?
-            .timeout(Some(timeout))
-            .pool_config(PoolConfig::new().max_size(pool_size.max(1)))
-            .build();
+        let endpoint = SmtpEndpoint::parse(smtp_url).map_err(SmtpConfigError::BadUrl)?;
         let from = mail_from.parse().map_err(SmtpConfigError::BadFrom)?;
-        Ok(Self { transport, from })
+        let max_idle = usize::try_from(pool_size).unwrap_or(usize::MAX);
+        Ok(Self { pool: SmtpPool::new(endpoint, timeout, max_idle), from })
     }
 
     /// A `multipart/alternative` message (text first, HTML preferred by clients that can).
@@ -91,13 +88,18 @@ impl Mailer {
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
-        self.transport.send(message).await.map(|_| ()).map_err(classify)
+        let bytes = message.formatted();
+        self.pool.send(message.envelope(), &bytes).await.map_err(classify)
     }
 }
 
 /// Only an explicit 5xx answer is final. Everything else (refused connection, timeout, TLS
 /// trouble, 4xx) may pass, and the attempt limit stops a retry loop that never does.
-fn classify(error: lettre::transport::smtp::Error) -> SendFailure {
+fn classify(error: SmtpError) -> SendFailure {
+    let error = match error {
+        SmtpError::Smtp(error) => error,
+        other => return SendFailure::Transient(other.to_string()),
+    };
     let detail = error.source().map(ToString::to_string).unwrap_or_default();
     match error.status() {
         Some(code) if error.is_permanent() => SendFailure::Permanent(format!("{code} {detail}").trim_end().to_owned()),
@@ -119,7 +121,6 @@ mod tests {
         assert_eq!(id.len(), 1 + 64 + "@helpdesk>".len());
     }
 
-    // The pooled transport spawns its housekeeping task, so it needs a runtime.
     #[tokio::test]
     async fn rejects_bad_configuration_with_the_variable_named() {
         assert!(matches!(Mailer::new("ftp://x", "a@b.c", Duration::from_secs(1), 1), Err(SmtpConfigError::BadUrl(_))));

@@ -3,7 +3,8 @@
 //! At-least-once, with duplicates confined to one window: the row is claimed (leased, committed)
 //! before SMTP is contacted and marked sent right after the server accepts, so a second copy goes
 //! out only if the process dies between the server's "250 OK" and that update, and then it
-//! carries the same `Message-ID`.
+//! carries the same `Message-ID`. Claims and marks go through [`Claims`], which batches them
+//! across concurrent sends and keeps the leases of sends in flight alive.
 
 use apalis::prelude::{Data, TaskId};
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::claims::Claims;
 use crate::metrics::{Metrics, increment};
 use crate::settings::DeliveryPolicy;
 use crate::smtp::{Mailer, SendFailure, message_id_for};
@@ -37,7 +39,7 @@ pub enum Delivery {
 #[derive(Debug, thiserror::Error)]
 pub enum EmailJobError {
     #[error("database error while delivering outbox row {id}: {source}")]
-    Database { id: Uuid, source: sqlx::Error },
+    Database { id: Uuid, source: Arc<sqlx::Error> },
 }
 
 /// Everything a delivery needs; cloned into each job.
@@ -49,6 +51,7 @@ pub struct EmailDelivery {
     pub clock: Clock,
     pub policy: DeliveryPolicy,
     pub metrics: Arc<Metrics>,
+    pub claims: Claims,
 }
 
 /// The apalis handler for the e-mail queue. Every outcome is logged with the job's id (and the
@@ -81,16 +84,11 @@ pub async fn deliver_email(
 
 impl EmailDelivery {
     pub async fn deliver(&self, id: Uuid) -> Result<Delivery, EmailJobError> {
-        let db = |source| EmailJobError::Database { id, source };
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let Some(email) =
-            outbox::claim_for_delivery(&mut conn, id, self.clock.now(), self.policy.lease).await.map_err(db)?
-        else {
+        let claimed = self.claims.claim(id).await.map_err(|error| EmailJobError::Database { id, source: error.0 })?;
+        let Some((email, held)) = claimed else {
             tracing::info!(outbox_id = %id, "e-mail job: nothing to do (already sent, failed, not due or leased)");
             return Ok(Delivery::Skipped);
         };
-        // Do not hold a pooled connection through the SMTP conversation.
-        drop(conn);
 
         let message_id = message_id_for(&email.idempotency_key);
         let message = templates::render(&email.template, Locale::from_tag(&email.locale), &email.payload)
@@ -104,6 +102,8 @@ impl EmailDelivery {
             Err(reason) => Err(SendFailure::Permanent(reason)),
             Ok(message) => self.mailer.send(message).await,
         };
+        // The conversation is over: what follows records its outcome, which moves the lease itself.
+        drop(held);
 
         match outcome {
             Ok(()) => {
@@ -127,13 +127,9 @@ impl EmailDelivery {
     async fn record_sent(&self, email: &ClaimedEmail, message_id: &str) -> Result<(), EmailJobError> {
         let mut tries = 0;
         loop {
-            let attempt = async {
-                let mut conn = self.pool.acquire().await?;
-                outbox::mark_sent(&mut conn, email.id, message_id, self.clock.now()).await
-            };
-            match attempt.await {
+            match self.claims.mark_sent(email.id, message_id).await {
                 Ok(_) => return Ok(()),
-                Err(source) if tries >= 4 => return Err(EmailJobError::Database { id: email.id, source }),
+                Err(error) if tries >= 4 => return Err(EmailJobError::Database { id: email.id, source: error.0 }),
                 Err(error) => {
                     tries += 1;
                     tracing::warn!(outbox_id = %email.id, error = %error, "cannot record a sent e-mail yet; trying again");
@@ -147,7 +143,7 @@ impl EmailDelivery {
         let now = self.clock.now();
         let wait = self.policy.backoff(email.attempts);
         let next_attempt_at = now + wait;
-        let db = |source| EmailJobError::Database { id: email.id, source };
+        let db = |source| EmailJobError::Database { id: email.id, source: Arc::new(source) };
         let mut conn = self.pool.acquire().await.map_err(db)?;
         outbox::schedule_retry(&mut conn, email.id, email.attempts, next_attempt_at, reason).await.map_err(db)?;
         drop(conn);
@@ -164,7 +160,7 @@ impl EmailDelivery {
     }
 
     async fn fail(&self, email: &ClaimedEmail, reason: String) -> Result<Delivery, EmailJobError> {
-        let db = |source| EmailJobError::Database { id: email.id, source };
+        let db = |source| EmailJobError::Database { id: email.id, source: Arc::new(source) };
         let mut conn = self.pool.acquire().await.map_err(db)?;
         outbox::mark_failed(&mut conn, email.id, &reason).await.map_err(db)?;
         tracing::error!(outbox_id = %email.id, template = %email.template, attempt = email.attempts, error = %reason, "e-mail failed permanently");

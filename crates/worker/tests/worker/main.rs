@@ -13,6 +13,7 @@ mod private_redis;
 mod reconcile;
 mod reprojection;
 mod resilience;
+mod schedule;
 /// The SMTP listener the suites share.
 mod smtp_server {
     pub use helpdesk_test_support::smtp::*;

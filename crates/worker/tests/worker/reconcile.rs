@@ -91,8 +91,8 @@ async fn rounds_with_nobody_consuming_queue_each_due_email_once() {
         drain_concurrency: 1,
         drain_batch: 10,
         store: helpdesk_core::sla_store::SlaStore::default(),
-        last_vacuum: Default::default(),
         metrics: Arc::new(helpdesk_worker::metrics::Metrics::default()),
+        rounds: Default::default(),
     };
     assert_eq!(reconciler.run().await.unwrap().emails, 10, "every due e-mail in one round");
     for _ in 0..4 {
