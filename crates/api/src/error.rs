@@ -77,6 +77,9 @@ pub enum ApiError {
     /// A problem found while reading the request (body, query, path, headers).
     #[error("{detail}")]
     BadRequest { status: StatusCode, code: &'static str, detail: String, errors: Vec<FieldError> },
+    /// A bearer token was presented but is expired, forged or revoked (RFC 6750 `invalid_token`).
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
 }
 
 impl ApiError {
@@ -99,6 +102,11 @@ impl ApiError {
             ApiError::BadRequest { status, code, detail, errors } => {
                 Problem { errors: errors.clone(), ..Problem::new(*status, code, detail.clone()) }
             }
+            ApiError::InvalidToken => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the access token is invalid or expired; refresh it or sign in again",
+            ),
             ApiError::Core(error) => match error {
                 CoreError::Validation(errors) => Problem {
                     errors: errors.clone(),
@@ -166,6 +174,11 @@ impl ResponseError for ApiError {
             }
             ApiError::Core(CoreError::Unauthenticated) => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidToken => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
             }
             _ => {}
         }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod methods;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

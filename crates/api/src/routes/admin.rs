@@ -1,6 +1,6 @@
 //! Operations views for administrators: the e-mail outbox.
 
-use crate::auth::Authenticated;
+use crate::auth::AdminOnly;
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -79,7 +79,7 @@ pub struct OutboxQuery {
 #[get("/v1/admin/outbox")]
 pub async fn list_outbox(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     query: Query<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
@@ -96,7 +96,7 @@ pub async fn list_outbox(
 #[post("/v1/admin/outbox/{id}/retry")]
 pub async fn retry_outbox(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let entry = email_admin::retry(&state.pool, &caller.0, *id, state.clock.now()).await?;

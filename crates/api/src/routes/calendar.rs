@@ -1,7 +1,7 @@
 //! The business calendar and SLA targets (admin). Every change is a new version; open tickets'
 //! due times are re-projected with the time they already consumed kept.
 
-use crate::auth::Authenticated;
+use crate::auth::{AdminOnly, Authenticated};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -232,7 +232,7 @@ pub async fn list_holidays(
 #[post("/v1/holidays")]
 pub async fn add_holiday(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<AddClosedDay>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
@@ -255,7 +255,7 @@ pub async fn add_holiday(
 #[delete("/v1/holidays/{date}")]
 pub async fn remove_holiday(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     date: web::Path<NaiveDate>,
 ) -> Result<HttpResponse, ApiError> {
     let (spec, tickets_reprojected) =
@@ -277,7 +277,7 @@ pub async fn get_calendar(state: web::Data<AppState>, _caller: Authenticated) ->
 #[put("/v1/calendar/opening-hours")]
 pub async fn set_opening_hours(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<WeeklyHoursView>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
@@ -314,7 +314,7 @@ pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> R
 #[put("/v1/sla-policy")]
 pub async fn set_policy(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<SetPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;

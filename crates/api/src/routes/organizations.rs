@@ -2,7 +2,7 @@
 //! any other organisation answers 404 exactly like one that does not exist.
 
 use super::dto::{ContractView, OrganizationPage, OrganizationView, PageParams};
-use crate::auth::Authenticated;
+use crate::auth::{AdminOnly, Authenticated};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -54,7 +54,7 @@ pub async fn list_organizations(
 #[post("/v1/organizations")]
 pub async fn create_organization(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
     let org = organizations::create_organization(&state.pool, &caller.0, &body.0.name, state.clock.now()).await?;
@@ -82,7 +82,7 @@ pub async fn get_organization(
 #[patch("/v1/organizations/{id}")]
 pub async fn update_organization(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
@@ -115,7 +115,7 @@ pub async fn list_contracts(
 #[post("/v1/organizations/{id}/contracts")]
 pub async fn create_contract(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
     body: Json<CreateContract>,
 ) -> Result<HttpResponse, ApiError> {
@@ -132,7 +132,7 @@ pub async fn create_contract(
 #[post("/v1/organizations/{id}/contracts/{contract_id}/signup-code")]
 pub async fn rotate_signup_code(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();

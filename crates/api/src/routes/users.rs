@@ -1,7 +1,7 @@
 //! User administration: admins create agents and admins and list users.
 
 use super::dto::{UserPage, UserView};
-use crate::auth::Authenticated;
+use crate::auth::AdminOnly;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -45,10 +45,9 @@ pub struct UserQuery {
 #[get("/v1/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    _caller: AdminOnly,
     query: Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.0.require_admin()?;
     let query = query.0;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let (items, next_cursor) = accounts::list_users(
@@ -69,10 +68,9 @@ pub async fn list_users(
 #[post("/v1/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.0.require_admin()?;
     let b = body.0;
     let input = NewStaffUser { email: b.email, name: b.name, role: b.role, password: b.password, locale: b.locale };
     let user = accounts::create_staff_user(&state.pool, Some(caller.0.user_id), input, state.clock.now()).await?;

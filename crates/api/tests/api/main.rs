@@ -9,6 +9,7 @@ mod calendar;
 mod errors;
 mod health;
 mod helpers;
+mod http_contract;
 mod openapi;
 mod organizations;
 mod sessions;
