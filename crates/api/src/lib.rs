@@ -2,6 +2,7 @@
 //! Handlers are short: extract, call a `helpdesk-core` operation, map the result.
 
 pub mod auth;
+pub mod common_responses;
 pub mod error;
 pub mod extract;
 pub mod methods;

@@ -44,8 +44,9 @@ impl Modify for BearerAuth {
 
 /// The whole document: the base above plus every path registered by `routes::configure`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, api) =
+    let (_, mut api) =
         App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::configure).split_for_parts();
+    crate::common_responses::add_to(&mut api);
     api
 }
 

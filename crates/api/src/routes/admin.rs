@@ -74,7 +74,7 @@ pub struct OutboxQuery {
 /// E-mails in the outbox, newest first (admin). Payloads are never shown.
 #[utoipa::path(tag = "admin", path = "/v1/admin/outbox", security(("bearer" = [])), params(OutboxQuery), responses(
     (status = 200, description = "OK", body = OutboxPage),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/admin/outbox")]
 pub async fn list_outbox(
@@ -91,6 +91,7 @@ pub async fn list_outbox(
 /// Send a failed e-mail again (admin): it becomes pending and due now.
 #[utoipa::path(tag = "admin", path = "/v1/admin/outbox/{id}/retry", security(("bearer" = [])), responses(
     (status = 200, description = "OK", body = OutboxEntryView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The e-mail has not failed (`not_failed`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/admin/outbox/{id}/retry")]

@@ -226,7 +226,7 @@ pub async fn list_holidays(
 /// Close a date, or give it shorter hours (admin). Open tickets' due times move.
 #[utoipa::path(tag = "calendar", security(("bearer" = [])), request_body = AddClosedDay, responses(
     (status = 201, description = "Created", body = CalendarChange),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/holidays")]
@@ -251,6 +251,7 @@ pub async fn add_holiday(
 /// Remove a date an admin added (admin).
 #[utoipa::path(tag = "calendar", path = "/v1/holidays/{date}", security(("bearer" = [])), responses(
     (status = 200, description = "OK", body = CalendarChange),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[delete("/v1/holidays/{date}")]
 pub async fn remove_holiday(
@@ -273,6 +274,7 @@ pub async fn get_calendar(state: web::Data<AppState>, _caller: Authenticated) ->
 /// Replace the weekly opening hours (admin); several intervals a day are allowed.
 #[utoipa::path(tag = "calendar", path = "/v1/calendar/opening-hours", security(("bearer" = [])), request_body = WeeklyHoursView, responses(
     (status = 200, description = "OK", body = CalendarChange),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/calendar/opening-hours")]
 pub async fn set_opening_hours(
@@ -310,6 +312,7 @@ pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> R
 /// and their alert, reminder and auto-close instants move.
 #[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), request_body = SetPolicy, responses(
     (status = 200, description = "OK", body = PolicyChange),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/sla-policy")]
 pub async fn set_policy(

@@ -49,7 +49,7 @@ pub async fn list_organizations(
 /// Create an organisation (admin).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), request_body = CreateOrganization, responses(
     (status = 201, description = "Created", body = OrganizationView),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations")]
 pub async fn create_organization(
@@ -78,6 +78,7 @@ pub async fn get_organization(
 /// Rename an organisation (admin).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), request_body = CreateOrganization, responses(
     (status = 200, description = "OK", body = OrganizationView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/organizations/{id}")]
 pub async fn update_organization(
@@ -109,6 +110,7 @@ pub async fn list_contracts(
 /// Add a contract (admin). Contracts of one organisation may not overlap in time.
 #[utoipa::path(tag = "organizations", path = "/v1/organizations/{id}/contracts", security(("bearer" = [])), request_body = CreateContract, responses(
     (status = 201, description = "Created", body = ContractView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Overlaps a contract already in force (`contract_overlap`)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
@@ -128,6 +130,7 @@ pub async fn create_contract(
 /// Issue a new signup code for a contract (admin); the old code stops working.
 #[utoipa::path(tag = "organizations", path = "/v1/organizations/{id}/contracts/{contract_id}/signup-code", security(("bearer" = [])), responses(
     (status = 200, description = "OK", body = ContractView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations/{id}/contracts/{contract_id}/signup-code")]
 pub async fn rotate_signup_code(

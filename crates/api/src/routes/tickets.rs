@@ -65,7 +65,28 @@ pub struct CreateMessage {
 #[serde(deny_unknown_fields)]
 pub struct CloseTicket {
     /// `resolved` (default), `not_needed` or `duplicate`.
-    pub reason: Option<CloseReason>,
+    pub reason: Option<RequestedCloseReason>,
+}
+
+/// The reasons a person may give when closing a ticket. Responses use [`CloseReason`], which
+/// adds `auto_closed`: only the system closes a ticket for that reason (R8), so a client
+/// generated from the spec cannot send it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestedCloseReason {
+    Resolved,
+    NotNeeded,
+    Duplicate,
+}
+
+impl From<RequestedCloseReason> for CloseReason {
+    fn from(reason: RequestedCloseReason) -> Self {
+        match reason {
+            RequestedCloseReason::Resolved => CloseReason::Resolved,
+            RequestedCloseReason::NotNeeded => CloseReason::NotNeeded,
+            RequestedCloseReason::Duplicate => CloseReason::Duplicate,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -531,7 +552,7 @@ pub async fn close_ticket(
     id: web::Path<Uuid>,
     body: Json<CloseTicket>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.0.reason.unwrap_or(CloseReason::Resolved);
+    let reason = body.0.reason.map_or(CloseReason::Resolved, CloseReason::from);
     let ticket = tickets::close(&state.pool, &state.sla, Some(&caller.0), *id, reason, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(view(ticket, &state)))
 }

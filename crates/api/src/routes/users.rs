@@ -41,7 +41,7 @@ pub struct UserQuery {
 /// List users (admin), oldest first, filtered by role or organisation.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(UserQuery), responses(
     (status = 200, description = "OK", body = UserPage),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json")))]
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
@@ -62,7 +62,7 @@ pub async fn list_users(
 /// Create an agent or administrator (admin).
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUser, responses(
     (status = 201, description = "Created", body = UserView),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/users")]

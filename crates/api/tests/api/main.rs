@@ -13,4 +13,5 @@ mod http_contract;
 mod openapi;
 mod organizations;
 mod sessions;
+mod spec_coverage;
 mod tickets;
