@@ -67,6 +67,7 @@ pub struct OutboxPage {
 pub struct OutboxQuery {
     /// `pending`, `sent` or `failed`.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -70,6 +70,7 @@ pub struct ClosedDays {
 #[serde(deny_unknown_fields)]
 pub struct YearQuery {
     /// Defaults to the current year.
+    #[param(minimum = 1970, maximum = 2200)]
     pub year: Option<i32>,
 }
 
@@ -77,7 +78,7 @@ pub struct YearQuery {
 #[serde(deny_unknown_fields)]
 pub struct AddClosedDay {
     pub date: NaiveDate,
-    #[schema(example = "Recesso de fim de ano")]
+    #[schema(min_length = 1, max_length = 100, example = "Recesso de fim de ano")]
     pub name: String,
     /// Omit to close the whole day; give intervals for a partial day (e.g. opens at 14:00).
     #[serde(default)]

@@ -17,7 +17,7 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganization {
-    #[schema(example = "Padaria Pão Quente Ltda")]
+    #[schema(min_length = 1, max_length = 200, example = "Padaria Pão Quente Ltda")]
     pub name: String,
 }
 

@@ -23,8 +23,9 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
-    #[schema(example = "Site fora do ar")]
+    #[schema(min_length = 1, max_length = 200, example = "Site fora do ar")]
     pub subject: String,
+    #[schema(min_length = 1, max_length = 20000)]
     pub description: String,
     /// `service` (billing, commercial, account: every plan) or `technical` (Pro and Premium).
     pub category: Category,
@@ -53,6 +54,7 @@ pub struct UpdateTicket {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMessage {
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
     /// Agents only: a note customers never see.
     #[serde(default)]
@@ -352,11 +354,11 @@ impl From<SlaExplanation> for SlaExplanationView {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TicketQuery {
-    #[param(value_type = Option<String>, example = "open")]
+    #[param(example = "open")]
     pub status: Option<Status>,
-    #[param(value_type = Option<String>, example = "critical")]
+    #[param(example = "critical")]
     pub severity: Option<Severity>,
-    #[param(value_type = Option<String>, example = "technical")]
+    #[param(example = "technical")]
     pub category: Option<Category>,
     /// Staff only; customers always see their own organisation.
     pub organization_id: Option<Uuid>,
@@ -368,6 +370,7 @@ pub struct TicketQuery {
     pub at_risk: Option<bool>,
     /// `created` (newest first, default) or `due` (unresolved tickets, soonest due first).
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -16,12 +16,15 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `agent` or `admin`; customers sign up with their organisation's code.
     #[schema(value_type = String, example = "agent")]
     pub role: Role,
     /// Initial password; the user should change it.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
     pub locale: Option<String>,
 }
@@ -34,6 +37,7 @@ pub struct UserQuery {
     #[param(value_type = Option<String>)]
     pub role: Option<Role>,
     pub organization_id: Option<Uuid>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
