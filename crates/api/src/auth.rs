@@ -114,6 +114,14 @@ pub async fn authenticate(
     next.call(req).await
 }
 
+/// The caller [`authenticate`] found, if the request carried a good token.
+pub fn resolved_caller(req: &HttpRequest) -> Option<Caller> {
+    match req.extensions().get::<Resolved>() {
+        Some(Resolved(Ok(caller))) => Some(*caller),
+        _ => None,
+    }
+}
+
 fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
     match req.extensions().get::<Resolved>() {
         Some(Resolved(Ok(caller))) => Ok(*caller),

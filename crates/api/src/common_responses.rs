@@ -2,7 +2,8 @@
 //! what each operation declares, so that a new route is documented without listing them:
 //!
 //! - a bearer-secured operation: 401 (`unauthenticated`; `WWW-Authenticate: Bearer`, with
-//!   `error="invalid_token"` when the token presented is expired or invalid);
+//!   `error="invalid_token"` when the token presented is expired or invalid) and 429
+//!   `rate_limited` (the per-caller quota);
 //! - a request body: 400 `malformed_json`, 413 `payload_too_large`, 415
 //!   `unsupported_media_type`, 422 `validation_failed`;
 //! - query parameters: 400 `validation_failed` (a value that does not parse, an unknown
@@ -20,7 +21,7 @@ use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder
 const PROBLEM_JSON: &str = "application/problem+json";
 
 /// (status, component name, description) of each shared response.
-const SHARED: [(&str, &str, &str); 8] = [
+const SHARED: [(&str, &str, &str); 9] = [
     (
         "400",
         "BadRequest",
@@ -38,6 +39,11 @@ const SHARED: [(&str, &str, &str); 8] = [
         "422",
         "ValidationFailed",
         "`validation_failed`: the input is well formed but invalid; `errors[]` names each field and what is wrong.",
+    ),
+    (
+        "429",
+        "TooManyRequests",
+        "`rate_limited`: the caller's request quota is spent; retry after `Retry-After` seconds (`RateLimit-*` headers say where the quota stands).",
     ),
     ("500", "InternalError", "`internal_error`: an unexpected error, logged on the server."),
     ("503", "ServiceUnavailable", "`database_unavailable`: the database did not answer in time; retry shortly."),
@@ -91,7 +97,7 @@ fn statuses_of(operation: &Operation, health: bool) -> Vec<&'static str> {
         statuses.push("503");
     }
     if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
-        statuses.push("401");
+        statuses.extend(["401", "429"]);
     }
     if operation.request_body.is_some() {
         statuses.extend(["400", "413", "415", "422"]);

@@ -168,9 +168,13 @@ impl ResponseError for ApiError {
         let mut response = problem.response();
         match self {
             ApiError::Core(CoreError::RateLimited { retry_after_seconds }) => {
-                if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
+                let headers = response.headers_mut();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+                headers.insert(header::HeaderName::from_static("ratelimit-remaining"), HeaderValue::from(0u32));
+                headers.insert(
+                    header::HeaderName::from_static("ratelimit-reset"),
+                    HeaderValue::from(*retry_after_seconds),
+                );
             }
             ApiError::Core(CoreError::Unauthenticated) => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

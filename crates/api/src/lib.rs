@@ -8,6 +8,7 @@ pub mod extract;
 pub mod methods;
 pub mod metrics;
 pub mod openapi;
+pub mod rate_limits;
 pub mod routes;
 pub mod seed;
 pub mod startup;

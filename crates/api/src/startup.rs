@@ -6,6 +6,7 @@ use crate::error::render_bare_errors;
 use crate::extract::path_error;
 use crate::methods::{self, KnownPaths};
 use crate::metrics::{self, Metrics};
+use crate::rate_limits;
 use crate::state::AppState;
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -110,6 +111,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, Star
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
             .default_service(web::to(methods::unrouted))
             // Innermost first: the token is resolved before any extractor runs (see `auth`).
+            .wrap(from_fn(rate_limits::per_caller))
             .wrap(from_fn(auth::authenticate))
             .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
             .wrap(from_fn(metrics::record))

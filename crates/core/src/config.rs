@@ -75,6 +75,8 @@ pub struct Config {
     /// change) before reading it again; 0 reads it on every request.
     pub auth_cache_ttl: std::time::Duration,
     pub auth_rate_limit: RateLimit,
+    /// Requests per window per authenticated caller, on every authenticated route.
+    pub api_rate_limit: RateLimit,
     pub current_terms_version: String,
 }
 
@@ -177,6 +179,10 @@ impl Config {
             auth_rate_limit: RateLimit {
                 max: u32::try_from(number("HELPDESK_AUTH_RATE_LIMIT", 10)?).unwrap_or(10),
                 window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
+            },
+            api_rate_limit: RateLimit {
+                max: u32::try_from(number("HELPDESK_API_RATE_LIMIT", 600)?).unwrap_or(600),
+                window_seconds: u32::try_from(number("HELPDESK_API_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
             },
             current_terms_version: text("HELPDESK_TERMS_VERSION", "2026-01"),
         })

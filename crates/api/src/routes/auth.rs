@@ -6,7 +6,7 @@ use crate::auth::client_ip;
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use helpdesk_core::accounts::{self, Registration, Session};
 use serde::{Deserialize, Serialize};
@@ -99,10 +99,12 @@ impl From<Session> for TokenResponse {
 async fn limit(state: &AppState, req: &HttpRequest, scope: &str, account: Option<&str>) -> Result<String, ApiError> {
     let ip = client_ip(req, state.config.trust_proxy);
     let limit = &state.config.auth_rate_limit;
-    state.limiter.hit(scope, &format!("ip:{ip}"), limit).await?;
+    let mut quota = state.limiter.hit(scope, &format!("ip:{ip}"), limit).await?;
     if let Some(account) = account {
-        state.limiter.hit(scope, &format!("account:{}", account.trim().to_lowercase()), limit).await?;
+        let account = state.limiter.hit(scope, &format!("account:{}", account.trim().to_lowercase()), limit).await?;
+        quota = quota.tighter(account);
     }
+    req.extensions_mut().insert(quota);
     Ok(ip)
 }
 

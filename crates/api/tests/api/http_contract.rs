@@ -175,3 +175,30 @@ async fn the_role_is_checked_before_the_input_on_admin_routes() {
     .await;
     assert!(admin_sees["detail"].as_str().unwrap().contains("king"));
 }
+
+#[tokio::test]
+async fn authenticated_callers_have_a_quota_told_in_ratelimit_headers() {
+    let app = spawn_app_with(&[("HELPDESK_API_RATE_LIMIT", "3")]).await;
+    let header = |response: &reqwest::Response, name: &str| {
+        response.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    };
+    for remaining in ["2", "1", "0"] {
+        let response = app.get("/v1/me", Some(&app.admin_token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "ratelimit-limit"), "3");
+        assert_eq!(header(&response, "ratelimit-remaining"), remaining);
+        let reset: u64 = header(&response, "ratelimit-reset").parse().unwrap();
+        assert!((1..=60).contains(&reset), "{reset}");
+    }
+    let refused = app.get("/v1/plans", Some(&app.admin_token)).await;
+    assert!(header(&refused, "retry-after").parse::<u64>().unwrap() >= 1);
+    assert_eq!(header(&refused, "ratelimit-remaining"), "0");
+    assert_eq!(header(&refused, "ratelimit-limit"), "3");
+    assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    // Sign-in has limits of its own, told the same way.
+    let login = app.post("/v1/auth/login", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD })).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    assert_eq!(header(&login, "ratelimit-limit"), "1000");
+    assert!(!header(&login, "ratelimit-remaining").is_empty());
+}
