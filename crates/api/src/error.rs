@@ -77,6 +77,9 @@ pub enum ApiError {
     /// A problem found while reading the request (body, query, path, headers).
     #[error("{detail}")]
     BadRequest { status: StatusCode, code: &'static str, detail: String, errors: Vec<FieldError> },
+    /// A bearer token was presented but is expired, forged or revoked (RFC 6750 `invalid_token`).
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
 }
 
 impl ApiError {
@@ -99,6 +102,11 @@ impl ApiError {
             ApiError::BadRequest { status, code, detail, errors } => {
                 Problem { errors: errors.clone(), ..Problem::new(*status, code, detail.clone()) }
             }
+            ApiError::InvalidToken => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the access token is invalid or expired; refresh it or sign in again",
+            ),
             ApiError::Core(error) => match error {
                 CoreError::Validation(errors) => Problem {
                     errors: errors.clone(),
@@ -160,12 +168,21 @@ impl ResponseError for ApiError {
         let mut response = problem.response();
         match self {
             ApiError::Core(CoreError::RateLimited { retry_after_seconds }) => {
-                if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
+                let headers = response.headers_mut();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+                headers.insert(header::HeaderName::from_static("ratelimit-remaining"), HeaderValue::from(0u32));
+                headers.insert(
+                    header::HeaderName::from_static("ratelimit-reset"),
+                    HeaderValue::from(*retry_after_seconds),
+                );
             }
             ApiError::Core(CoreError::Unauthenticated) => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidToken => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
             }
             _ => {}
         }

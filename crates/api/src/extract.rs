@@ -52,7 +52,11 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }),
         Err(error) => {
             let inner = error.inner();
-            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+            // serde_json reports a value of the wrong JSON type where an enum is expected
+            // (`"severity": 5`) as a syntax error; a body that parses as JSON is well formed,
+            // so that is a wrong value, reported at its field like any other.
+            let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+            if !well_formed && (inner.is_syntax() || inner.is_eof() || inner.is_io()) {
                 return Err(ApiError::bad_request(
                     StatusCode::BAD_REQUEST,
                     "malformed_json",
@@ -60,7 +64,11 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 ));
             }
             let path = error.path().to_string();
-            let message = strip_position(&inner.to_string());
+            let message = if inner.is_syntax() {
+                "has the wrong type: expected one of the values the schema lists".to_owned()
+            } else {
+                strip_position(&inner.to_string())
+            };
             // A missing field is reported at its parent; name the field itself.
             let field = match missing_field(&message) {
                 Some(name) if path == "." => name.to_owned(),
@@ -145,6 +153,33 @@ mod tests {
     #[test]
     fn missing_field_is_named() {
         assert_eq!(field_of(parse(br#"{"items":[]}"#)), "email");
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WithEnum {
+        severity: Level,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Level {
+        Low,
+        High,
+    }
+
+    #[test]
+    fn a_wrong_json_type_on_an_enum_names_the_field() {
+        let result = parse::<WithEnum>(br#"{"severity": 5}"#);
+        match result {
+            Err(ApiError::BadRequest { status, errors, .. }) => {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+                assert_eq!(errors[0].field, "severity");
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
     }
 
     #[test]

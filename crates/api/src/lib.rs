@@ -3,10 +3,13 @@
 
 pub mod auth;
 pub mod auth_cache;
+pub mod common_responses;
 pub mod error;
 pub mod extract;
+pub mod methods;
 pub mod metrics;
 pub mod openapi;
+pub mod rate_limits;
 pub mod routes;
 pub mod seed;
 pub mod startup;

@@ -37,6 +37,12 @@ impl Metrics {
         }
     }
 
+    /// Every (method, route pattern, status) answered so far.
+    pub fn observed(&self) -> Vec<(String, String, u16)> {
+        let series = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        series.keys().cloned().collect()
+    }
+
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let series = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

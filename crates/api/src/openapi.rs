@@ -3,6 +3,8 @@
 
 use crate::error::{Problem, ProblemField};
 use actix_web::App;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
@@ -44,9 +46,37 @@ impl Modify for BearerAuth {
 
 /// The whole document: the base above plus every path registered by `routes::configure`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, api) =
+    let (_, mut api) =
         App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::configure).split_for_parts();
+    crate::common_responses::add_to(&mut api);
+    add_ticket_links(&mut api);
     api
+}
+
+/// OpenAPI links from a ticket to the requests that follow it (its messages, SLA explanation and
+/// timeline), so generated clients and stateful testers (Schemathesis) chain them with real ids.
+fn add_ticket_links(api: &mut utoipa::openapi::OpenApi) {
+    const FOLLOW_UPS: [(&str, &str, &str); 3] = [
+        ("messages", "list_messages", "The ticket's conversation"),
+        ("sla", "explain_sla", "Why the ticket's SLA stands where it does"),
+        ("events", "list_events", "The ticket's timeline"),
+    ];
+    let ticket_answers = [("/v1/tickets", "201"), ("/v1/tickets/{id}", "200"), ("/v1/tickets/{id}/reopen", "200")];
+    for (path, status) in ticket_answers {
+        let Some(item) = api.paths.paths.get_mut(path) else { continue };
+        let operation = if status == "201" { item.post.as_mut() } else { item.get.as_mut().or(item.post.as_mut()) };
+        let Some(RefOr::T(response)) = operation.and_then(|op| op.responses.responses.get_mut(status)) else {
+            continue;
+        };
+        for (name, operation_id, description) in FOLLOW_UPS {
+            let link = LinkBuilder::new()
+                .operation_id(operation_id)
+                .parameter("id", "$response.body#/id")
+                .description(description)
+                .build();
+            response.links.insert(name.to_owned(), RefOr::T(link));
+        }
+    }
 }
 
 pub fn document_json() -> String {

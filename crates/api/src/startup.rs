@@ -1,13 +1,18 @@
 //! Building and running the HTTP server. `Application::build` does all the fallible set-up
 //! (database, migrations, Redis, bootstrap admin, binding) so `main` and the tests share it.
 
+use crate::auth;
 use crate::auth_cache::AuthCache;
 use crate::error::render_bare_errors;
 use crate::extract::path_error;
+use crate::methods::{self, KnownPaths};
 use crate::metrics::{self, Metrics};
+use crate::rate_limits;
 use crate::state::AppState;
+use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, DefaultHeaders, ErrorHandlers, from_fn};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::middleware::{Compress, Condition, DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, get, web};
 use helpdesk_core::rate_limit::RateLimiter;
 use helpdesk_core::sla_store::SlaStore;
@@ -96,20 +101,27 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, Star
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let body_limit = state.config.max_body_bytes;
     let openapi = crate::openapi::document();
+    let known_paths = web::Data::new(KnownPaths::from_document(&openapi));
     let server = HttpServer::new(move || {
         let (app, _) = App::new().into_utoipa_app().configure(crate::routes::configure).split_for_parts();
         app.app_data(state.clone())
             .app_data(web::Data::from(state.metrics.clone()))
+            .app_data(known_paths.clone())
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .service(metrics_endpoint)
             .route("/docs", web::get().to(redirect_to_docs))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
-            .default_service(web::to(HttpResponse::NotFound))
+            .default_service(web::to(methods::unrouted))
+            // Innermost first: the token is resolved before any extractor runs (see `auth`).
+            .wrap(from_fn(rate_limits::per_caller))
+            .wrap(from_fn(auth::authenticate))
             .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
             .wrap(from_fn(metrics::record))
+            .wrap(from_fn(methods::head_as_get))
             .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")).add(("Cache-Control", "no-store")))
+            .wrap(Condition::new(!state.config.cors_origins.is_empty(), cors(&state.config.cors_origins)))
             .wrap(TracingLogger::default())
     })
     .listen(listener)
@@ -119,6 +131,34 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, Star
     .disable_signals()
     .run();
     Ok(server)
+}
+
+/// Cross-origin access for browser front ends served elsewhere: only the configured origins.
+/// Preflights are answered here; the headers clients need from responses are exposed. A request
+/// from another origin is not refused, it just gets no CORS headers, so the browser keeps the
+/// answer from the page (the same-origin Swagger UI keeps working).
+fn cors(origins: &[String]) -> Cors {
+    let cors = origins.iter().fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
+    cors.allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ])
+        .block_on_origin_mismatch(false)
+        .max_age(3600)
 }
 
 /// Swagger UI lives under `/docs/`; the bare path people type redirects there.

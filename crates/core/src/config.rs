@@ -65,6 +65,9 @@ pub struct Config {
     /// Trust `X-Forwarded-For` for the client address (only behind a proxy that sets it).
     pub trust_proxy: bool,
     pub max_body_bytes: usize,
+    /// Browser origins (`https://app.example.com`) allowed to call the API cross-origin (CORS);
+    /// empty, the default, allows none.
+    pub cors_origins: Vec<String>,
     /// PostgreSQL connections per process. A few per core is best: PostgreSQL serves them on the
     /// same cores, and more backends only add contention.
     pub db_pool_size: u32,
@@ -72,6 +75,8 @@ pub struct Config {
     /// change) before reading it again; 0 reads it on every request.
     pub auth_cache_ttl: std::time::Duration,
     pub auth_rate_limit: RateLimit,
+    /// Requests per window per authenticated caller, on every authenticated route.
+    pub api_rate_limit: RateLimit,
     pub current_terms_version: String,
 }
 
@@ -143,6 +148,7 @@ impl Config {
             });
         }
         let public_url = text("HELPDESK_PUBLIC_URL", "http://localhost:8080");
+        let cors_origins = cors_origins(get("HELPDESK_CORS_ORIGINS").as_deref().unwrap_or(""))?;
         Ok(Config {
             database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk"),
             redis_url: text("REDIS_URL", "redis://127.0.0.1:6379"),
@@ -164,6 +170,7 @@ impl Config {
             log_json: log_format == "json",
             trust_proxy: flag("HELPDESK_TRUST_PROXY")?,
             max_body_bytes: usize::try_from(number("HELPDESK_MAX_BODY_BYTES", 256 * 1024)?).unwrap_or(256 * 1024),
+            cors_origins,
             db_pool_size: u32::try_from(number("HELPDESK_DB_POOL_SIZE", 10)?).unwrap_or(10),
             auth_cache_ttl: std::time::Duration::from_millis(match get("HELPDESK_AUTH_CACHE_MS").as_deref() {
                 Some("0") => 0,
@@ -173,9 +180,34 @@ impl Config {
                 max: u32::try_from(number("HELPDESK_AUTH_RATE_LIMIT", 10)?).unwrap_or(10),
                 window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
             },
+            api_rate_limit: RateLimit {
+                max: u32::try_from(number("HELPDESK_API_RATE_LIMIT", 600)?).unwrap_or(600),
+                window_seconds: u32::try_from(number("HELPDESK_API_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
+            },
             current_terms_version: text("HELPDESK_TERMS_VERSION", "2026-01"),
         })
     }
+}
+
+/// A comma-separated list of origins: scheme, host and optional port, nothing else, because a
+/// browser compares the `Origin` header with them byte for byte.
+fn cors_origins(list: &str) -> Result<Vec<String>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains('/') && !host.contains('*') => Ok(origin.to_owned()),
+                _ => Err(ConfigError::Invalid {
+                    name: "HELPDESK_CORS_ORIGINS",
+                    reason: format!(
+                        "expected origins like https://app.example.com:8443 (no path, no wildcard), got '{origin}'"
+                    ),
+                }),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,6 +232,21 @@ mod tests {
         assert_eq!(config.smtp_url, "smtp://127.0.0.1:1025");
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.access_token_ttl, TimeDelta::minutes(15));
+        Ok(())
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() -> Result<(), ConfigError> {
+        let config = Config::from_map(&vars(&[
+            ("HELPDESK_DEV_MODE", "true"),
+            ("HELPDESK_CORS_ORIGINS", "http://localhost:3000, https://app.kadix.com.br"),
+        ]))?;
+        assert_eq!(config.cors_origins, ["http://localhost:3000", "https://app.kadix.com.br"]);
+        assert!(Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true")]))?.cors_origins.is_empty());
+        for bad in ["*", "localhost:3000", "https://app.kadix.com.br/path"] {
+            let result = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true"), ("HELPDESK_CORS_ORIGINS", bad)]));
+            assert!(matches!(result, Err(ConfigError::Invalid { name: "HELPDESK_CORS_ORIGINS", .. })), "{bad}");
+        }
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! Operations views for administrators: the e-mail outbox.
 
-use crate::auth::Authenticated;
+use crate::auth::AdminOnly;
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -67,6 +67,7 @@ pub struct OutboxPage {
 pub struct OutboxQuery {
     /// `pending`, `sent` or `failed`.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -74,12 +75,12 @@ pub struct OutboxQuery {
 /// E-mails in the outbox, newest first (admin). Payloads are never shown.
 #[utoipa::path(tag = "admin", path = "/v1/admin/outbox", security(("bearer" = [])), params(OutboxQuery), responses(
     (status = 200, description = "OK", body = OutboxPage),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/admin/outbox")]
 pub async fn list_outbox(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     query: Query<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
@@ -93,12 +94,13 @@ pub async fn list_outbox(
 /// Send a failed e-mail again (admin): it becomes pending and due now.
 #[utoipa::path(tag = "admin", path = "/v1/admin/outbox/{id}/retry", security(("bearer" = [])), responses(
     (status = 200, description = "OK", body = OutboxEntryView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "The e-mail has not failed (`not_failed`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/admin/outbox/{id}/retry")]
 pub async fn retry_outbox(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let entry =

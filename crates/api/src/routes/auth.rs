@@ -6,7 +6,7 @@ use crate::auth::client_ip;
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use helpdesk_core::accounts::{self, Registration, Session};
 use serde::{Deserialize, Serialize};
@@ -15,11 +15,12 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(example = "ana@cliente.com.br")]
+    #[schema(min_length = 3, max_length = 254, example = "ana@cliente.com.br")]
     pub email: String,
     /// At least 10 characters, not a commonly used password.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
-    #[schema(example = "Ana Souza")]
+    #[schema(min_length = 1, max_length = 200, example = "Ana Souza")]
     pub name: String,
     /// The signup code of the organisation's active contract, handed out by Kadix.
     #[schema(example = "ABCD-EFGH-JKMN")]
@@ -47,6 +48,7 @@ pub struct RefreshRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetRequest {
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
 }
 
@@ -55,6 +57,7 @@ pub struct PasswordResetRequest {
 pub struct PasswordResetConfirm {
     /// The token from the reset e-mail.
     pub token: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub new_password: String,
 }
 
@@ -96,10 +99,12 @@ impl From<Session> for TokenResponse {
 async fn limit(state: &AppState, req: &HttpRequest, scope: &str, account: Option<&str>) -> Result<String, ApiError> {
     let ip = client_ip(req, state.config.trust_proxy);
     let limit = &state.config.auth_rate_limit;
-    state.limiter.hit(scope, &format!("ip:{ip}"), limit).await?;
+    let mut quota = state.limiter.hit(scope, &format!("ip:{ip}"), limit).await?;
     if let Some(account) = account {
-        state.limiter.hit(scope, &format!("account:{}", account.trim().to_lowercase()), limit).await?;
+        let account = state.limiter.hit(scope, &format!("account:{}", account.trim().to_lowercase()), limit).await?;
+        quota = quota.tighter(account);
     }
+    req.extensions_mut().insert(quota);
     Ok(ip)
 }
 

@@ -1,7 +1,7 @@
 //! The business calendar and SLA targets (admin). Every change is a new version; open tickets'
 //! due times are re-projected with the time they already consumed kept.
 
-use crate::auth::Authenticated;
+use crate::auth::{AdminOnly, Authenticated};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -70,6 +70,7 @@ pub struct ClosedDays {
 #[serde(deny_unknown_fields)]
 pub struct YearQuery {
     /// Defaults to the current year.
+    #[param(minimum = 1970, maximum = 2200)]
     pub year: Option<i32>,
 }
 
@@ -77,7 +78,7 @@ pub struct YearQuery {
 #[serde(deny_unknown_fields)]
 pub struct AddClosedDay {
     pub date: NaiveDate,
-    #[schema(example = "Recesso de fim de ano")]
+    #[schema(min_length = 1, max_length = 100, example = "Recesso de fim de ano")]
     pub name: String,
     /// Omit to close the whole day; give intervals for a partial day (e.g. opens at 14:00).
     #[serde(default)]
@@ -227,13 +228,13 @@ pub async fn list_holidays(
 /// Close a date, or give it shorter hours (admin). Open tickets' due times move.
 #[utoipa::path(tag = "calendar", security(("bearer" = [])), request_body = AddClosedDay, responses(
     (status = 201, description = "Created", body = CalendarChange),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/holidays")]
 pub async fn add_holiday(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<AddClosedDay>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
@@ -254,11 +255,12 @@ pub async fn add_holiday(
 /// Remove a date an admin added (admin).
 #[utoipa::path(tag = "calendar", path = "/v1/holidays/{date}", security(("bearer" = [])), responses(
     (status = 200, description = "OK", body = CalendarChange),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[delete("/v1/holidays/{date}")]
 pub async fn remove_holiday(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     date: web::Path<NaiveDate>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = crate::tx::in_tx(&state.pool, async |c| {
@@ -281,11 +283,12 @@ pub async fn get_calendar(state: web::Data<AppState>, _caller: Authenticated) ->
 /// Replace the weekly opening hours (admin); several intervals a day are allowed.
 #[utoipa::path(tag = "calendar", path = "/v1/calendar/opening-hours", security(("bearer" = [])), request_body = WeeklyHoursView, responses(
     (status = 200, description = "OK", body = CalendarChange),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/calendar/opening-hours")]
 pub async fn set_opening_hours(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<WeeklyHoursView>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
@@ -323,11 +326,12 @@ pub async fn get_policy(state: web::Data<AppState>, _caller: Authenticated) -> R
 /// and their alert, reminder and auto-close instants move.
 #[utoipa::path(tag = "calendar", path = "/v1/sla-policy", security(("bearer" = [])), request_body = SetPolicy, responses(
     (status = 200, description = "OK", body = PolicyChange),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[put("/v1/sla-policy")]
 pub async fn set_policy(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<SetPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;

@@ -2,7 +2,7 @@
 //! any other organisation answers 404 exactly like one that does not exist.
 
 use super::dto::{ContractView, OrganizationPage, OrganizationView, PageParams};
-use crate::auth::Authenticated;
+use crate::auth::{AdminOnly, Authenticated};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganization {
-    #[schema(example = "Padaria Pão Quente Ltda")]
+    #[schema(min_length = 1, max_length = 200, example = "Padaria Pão Quente Ltda")]
     pub name: String,
 }
 
@@ -52,12 +52,12 @@ pub async fn list_organizations(
 /// Create an organisation (admin).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), request_body = CreateOrganization, responses(
     (status = 201, description = "Created", body = OrganizationView),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations")]
 pub async fn create_organization(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
     let org = crate::tx::in_tx(&state.pool, async |c| {
@@ -87,11 +87,12 @@ pub async fn get_organization(
 /// Rename an organisation (admin).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), request_body = CreateOrganization, responses(
     (status = 200, description = "OK", body = OrganizationView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/organizations/{id}")]
 pub async fn update_organization(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
@@ -122,13 +123,14 @@ pub async fn list_contracts(
 /// Add a contract (admin). Contracts of one organisation may not overlap in time.
 #[utoipa::path(tag = "organizations", path = "/v1/organizations/{id}/contracts", security(("bearer" = [])), request_body = CreateContract, responses(
     (status = 201, description = "Created", body = ContractView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Overlaps a contract already in force (`contract_overlap`)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations/{id}/contracts")]
 pub async fn create_contract(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
     body: Json<CreateContract>,
 ) -> Result<HttpResponse, ApiError> {
@@ -143,11 +145,12 @@ pub async fn create_contract(
 /// Issue a new signup code for a contract (admin); the old code stops working.
 #[utoipa::path(tag = "organizations", path = "/v1/organizations/{id}/contracts/{contract_id}/signup-code", security(("bearer" = [])), responses(
     (status = 200, description = "OK", body = ContractView),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/organizations/{id}/contracts/{contract_id}/signup-code")]
 pub async fn rotate_signup_code(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();

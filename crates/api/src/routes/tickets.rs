@@ -23,8 +23,9 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
-    #[schema(example = "Site fora do ar")]
+    #[schema(min_length = 1, max_length = 200, example = "Site fora do ar")]
     pub subject: String,
+    #[schema(min_length = 1, max_length = 20000)]
     pub description: String,
     /// `service` (billing, commercial, account: every plan) or `technical` (Pro and Premium).
     pub category: Category,
@@ -56,6 +57,7 @@ pub struct UpdateTicket {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMessage {
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
     /// Agents only: a note customers never see.
     #[serde(default)]
@@ -68,7 +70,28 @@ pub struct CreateMessage {
 #[serde(deny_unknown_fields)]
 pub struct CloseTicket {
     /// `resolved` (default), `not_needed` or `duplicate`.
-    pub reason: Option<CloseReason>,
+    pub reason: Option<RequestedCloseReason>,
+}
+
+/// The reasons a person may give when closing a ticket. Responses use [`CloseReason`], which
+/// adds `auto_closed`: only the system closes a ticket for that reason (R8), so a client
+/// generated from the spec cannot send it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestedCloseReason {
+    Resolved,
+    NotNeeded,
+    Duplicate,
+}
+
+impl From<RequestedCloseReason> for CloseReason {
+    fn from(reason: RequestedCloseReason) -> Self {
+        match reason {
+            RequestedCloseReason::Resolved => CloseReason::Resolved,
+            RequestedCloseReason::NotNeeded => CloseReason::NotNeeded,
+            RequestedCloseReason::Duplicate => CloseReason::Duplicate,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -349,11 +372,11 @@ impl From<SlaExplanation> for SlaExplanationView {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TicketQuery {
-    #[param(value_type = Option<String>, example = "open")]
+    #[param(example = "open")]
     pub status: Option<Status>,
-    #[param(value_type = Option<String>, example = "critical")]
+    #[param(example = "critical")]
     pub severity: Option<Severity>,
-    #[param(value_type = Option<String>, example = "technical")]
+    #[param(example = "technical")]
     pub category: Option<Category>,
     /// Staff only; customers always see their own organisation.
     pub organization_id: Option<Uuid>,
@@ -368,6 +391,7 @@ pub struct TicketQuery {
     pub at_risk: Option<bool>,
     /// `created` (newest first, default) or `due` (unresolved tickets, soonest due first).
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -569,7 +593,7 @@ pub async fn close_ticket(
     id: web::Path<Uuid>,
     body: Json<CloseTicket>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.0.reason.unwrap_or(CloseReason::Resolved);
+    let reason = body.0.reason.map_or(CloseReason::Resolved, CloseReason::from);
     let ticket = crate::tx::in_tx(&state.pool, async |c| {
         tickets::close(c, &state.sla, &caller.0, *id, reason, state.clock.now()).await
     })

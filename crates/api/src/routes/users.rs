@@ -1,7 +1,7 @@
 //! User administration: admins create agents and admins and list users.
 
 use super::dto::{UserPage, UserView};
-use crate::auth::Authenticated;
+use crate::auth::AdminOnly;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -16,12 +16,15 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `agent` or `admin`; customers sign up with their organisation's code.
     #[schema(value_type = String, example = "agent")]
     pub role: Role,
     /// Initial password; the user should change it.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
     pub locale: Option<String>,
 }
@@ -34,6 +37,7 @@ pub struct UserQuery {
     #[param(value_type = Option<String>)]
     pub role: Option<Role>,
     pub organization_id: Option<Uuid>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -41,14 +45,13 @@ pub struct UserQuery {
 /// List users (admin), oldest first, filtered by role or organisation.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(UserQuery), responses(
     (status = 200, description = "OK", body = UserPage),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json")))]
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    _caller: AdminOnly,
     query: Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.0.require_admin()?;
     let query = query.0;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let (items, next_cursor) = accounts::list_users(
@@ -63,16 +66,15 @@ pub async fn list_users(
 /// Create an agent or administrator (admin).
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUser, responses(
     (status = 201, description = "Created", body = UserView),
-    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "Conflicts with the current state", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
-    caller: Authenticated,
+    caller: AdminOnly,
     body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.0.require_admin()?;
     let b = body.0;
     let input = NewStaffUser { email: b.email, name: b.name, role: b.role, password: b.password, locale: b.locale };
     let user = accounts::create_staff_user(&state.pool, Some(caller.0.user_id), input, state.clock.now()).await?;

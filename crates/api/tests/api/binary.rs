@@ -80,3 +80,47 @@ fn sigterm_shuts_down_gracefully() {
     };
     assert!(status.success(), "exit status {status}");
 }
+
+/// A newline smuggled into a query parameter's name (it ends up in the error message the
+/// request span records) must not start a forged line in the default text log format.
+#[tokio::test]
+async fn a_forged_newline_in_a_request_leaves_exactly_one_log_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut vars: Vec<(&str, String)> = test_vars(&[("HELPDESK_LISTEN", &format!("127.0.0.1:{port}"))])
+        .into_iter()
+        .filter(|(k, _)| k == "DATABASE_URL" || k == "REDIS_URL" || k.starts_with("HELPDESK_"))
+        .map(|(k, v)| (Box::leak(k.into_boxed_str()) as &str, v))
+        .collect();
+    vars.push(("HELPDESK_LOG_FORMAT", "pretty".into()));
+    let child = api_command(&vars).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/health/live")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the API did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let login = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&serde_json::json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let token = login.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let forged = client
+        .get(format!("{base}/v1/tickets?%0A2026-01-01T00:00:00Z%20ERROR%20forged=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), reqwest::StatusCode::BAD_REQUEST);
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let logs = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let mentions: Vec<&str> = logs.lines().filter(|line| line.contains("forged")).collect();
+    assert_eq!(mentions.len(), 1, "{logs}");
+    assert!(mentions[0].contains(r"\n2026-01-01T00:00:00Z ERROR forged"), "the payload is logged, escaped: {logs}");
+    assert!(!logs.lines().any(|line| line.starts_with("2026-01-01T00:00:00Z")), "{logs}");
+}

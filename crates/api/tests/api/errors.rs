@@ -6,7 +6,8 @@ async fn unknown_routes_and_methods_answer_problem_json() {
     let app = spawn_app().await;
     assert_problem(app.get("/v1/nothing-here", None).await, StatusCode::NOT_FOUND, "not_found").await;
     let wrong_method = app.client.delete(app.url("/v1/plans")).send().await.unwrap();
-    assert_problem(wrong_method, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(wrong_method.headers()["allow"], "GET, HEAD, OPTIONS");
+    assert_problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }
 
 #[tokio::test]

@@ -20,6 +20,19 @@ pub struct TestApp {
     pub pool: PgPool,
     pub config: Config,
     pub admin_token: String,
+    /// The running app's state; its metrics say what the app answered (see `spec_coverage`).
+    pub state: actix_web::web::Data<helpdesk_api::state::AppState>,
+}
+
+impl Drop for TestApp {
+    /// Fails the test if the app answered anything the committed OpenAPI document leaves out.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let missing = crate::spec_coverage::undocumented(&self.state.metrics.observed());
+        assert!(missing.is_empty(), "openapi/openapi.json does not document these answers the test got: {missing:#?}");
+    }
 }
 
 /// The configuration a test app runs with: a database and Redis prefix of its own, a known JWT
@@ -35,6 +48,7 @@ pub fn test_vars(overrides: &[(&str, &str)]) -> HashMap<String, String> {
         ("HELPDESK_ADMIN_EMAIL", ADMIN_EMAIL.into()),
         ("HELPDESK_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
         ("HELPDESK_AUTH_RATE_LIMIT", "1000".into()),
+        ("HELPDESK_API_RATE_LIMIT", "100000".into()),
         ("HELPDESK_PUBLIC_URL", "https://helpdesk.test".into()),
     ]
     .into_iter()
@@ -68,10 +82,11 @@ pub async fn spawn_app_with_clock(overrides: &[(&str, &str)], clock: Clock) -> T
     let config = Config::from_map(&test_vars(overrides)).expect("test config");
     let app = Application::build(config.clone(), clock.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let pool = app.state().pool.clone();
+    let state = app.state();
+    let pool = state.pool.clone();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut test_app = TestApp { clock, address, client, pool, config, admin_token: String::new() };
+    let mut test_app = TestApp { clock, address, client, pool, config, admin_token: String::new(), state };
     test_app.admin_token =
         test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"].as_str().unwrap().to_owned();
     test_app

@@ -34,3 +34,29 @@ async fn interactive_docs_are_served_without_external_assets() {
     assert!(html.contains("swagger-ui"), "{html}");
     assert!(!html.contains("unpkg.com") && !html.contains("cdn."), "the page must not load assets from the internet");
 }
+
+#[tokio::test]
+async fn the_document_states_limits_shared_answers_and_links() {
+    let app = spawn_app().await;
+    let spec = ok_json(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(schemas["CreateTicket"]["properties"]["description"]["maxLength"], 20000);
+    assert_eq!(schemas["CreateTicket"]["additionalProperties"], false);
+    // Clients may send three close reasons; responses may carry the system's `auto_closed` too.
+    assert_eq!(schemas["RequestedCloseReason"]["enum"], serde_json::json!(["resolved", "not_needed", "duplicate"]));
+    assert!(schemas["CloseReason"]["enum"].as_array().unwrap().contains(&"auto_closed".into()));
+    let list_tickets = &spec["paths"]["/v1/tickets"]["get"];
+    let limit = list_tickets["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!((limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()), (Some(1), Some(100)));
+    for status in ["400", "401", "422", "500"] {
+        assert!(list_tickets["responses"][status].is_object(), "GET /v1/tickets lacks {status}");
+    }
+    let create = &spec["paths"]["/v1/tickets"]["post"]["responses"];
+    for status in ["400", "401", "413", "415", "422"] {
+        assert!(create[status].is_object(), "POST /v1/tickets lacks {status}");
+    }
+    for (link, operation) in [("messages", "list_messages"), ("sla", "explain_sla"), ("events", "list_events")] {
+        assert_eq!(create["201"]["links"][link]["operationId"], operation);
+        assert_eq!(create["201"]["links"][link]["parameters"]["id"], "$response.body#/id");
+    }
+}

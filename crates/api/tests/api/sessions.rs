@@ -126,7 +126,7 @@ async fn forged_expired_wrong_audience_and_unsigned_tokens_are_refused() {
     ] {
         let response = app.get("/v1/users", Some(&token)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what} token must be refused");
-        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="invalid_token""#, "{what}");
         assert_problem(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     }
     assert_problem(app.get("/v1/me", None).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
