@@ -6,7 +6,7 @@
 # We use the full (non-slim) image because it already ships gcc and make, which aws-lc-sys
 # needs to compile its C code.
 FROM rust:1.95-bookworm AS chef
-RUN cargo install cargo-chef --locked
+RUN cargo install cargo-chef --version 0.1.78 --locked
 WORKDIR /src
 
 # ---- Planner: reduce the workspace to a recipe (manifests + Cargo.lock) ----------------------

@@ -57,7 +57,11 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
         {
             Ok(org) => org,
             Err(CoreError::Conflict { .. }) => {
-                lines.push(format!("{plan:<9} {org_name} already exists"));
+                // Print the accounts again: the codes are what a newcomer re-runs the seed for.
+                let (org_id, code) = existing_signup_code(pool, &actor, org_name, now).await?;
+                lines.push(format!(
+                    "{plan:<9} customer@{plan}.demo.local / {DEMO_PASSWORD}  (already there: org {org_id}, signup code {code})"
+                ));
                 continue;
             }
             Err(e) => return Err(e),
@@ -90,6 +94,30 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
         ));
     }
     Ok(lines)
+}
+
+/// The id and current signup code of a demo organisation seeded earlier.
+async fn existing_signup_code(
+    pool: &PgPool,
+    actor: &Caller,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(uuid::Uuid, String), CoreError> {
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = helpdesk_core::pagination::PageRequest::parse(Some(100), cursor.as_deref())?;
+        let (orgs, next) = organizations::list_organizations(pool, actor, page, now).await?;
+        if let Some(org) = orgs.into_iter().find(|o| o.name == name) {
+            // Newest start first: the contract people sign up with.
+            let contracts = organizations::list_contracts(pool, actor, org.id).await?;
+            let code = contracts.into_iter().next().map(|c| c.signup_code).unwrap_or_else(|| "(no contract)".into());
+            return Ok((org.id, code));
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Err(CoreError::NotFound("demo organization")),
+        }
+    }
 }
 
 async fn sqlx_admin_id(pool: &PgPool, email: &str) -> Result<uuid::Uuid, CoreError> {

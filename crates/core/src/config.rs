@@ -74,7 +74,11 @@ pub struct Config {
     /// How long the API may reuse a user's authentication record (role, disabled, password
     /// change) before reading it again; 0 reads it on every request.
     pub auth_cache_ttl: std::time::Duration,
+    /// Sign-in and sign-up attempts per account e-mail: tight, against password guessing.
     pub auth_rate_limit: RateLimit,
+    /// The same attempts per client address: looser, because an office signs in from one NAT
+    /// address (refresh and password-reset confirmation are counted per address only).
+    pub auth_ip_rate_limit: RateLimit,
     /// Requests per window per authenticated caller, on every authenticated route.
     pub api_rate_limit: RateLimit,
     pub current_terms_version: String,
@@ -178,6 +182,10 @@ impl Config {
             }),
             auth_rate_limit: RateLimit {
                 max: u32::try_from(number("HELPDESK_AUTH_RATE_LIMIT", 10)?).unwrap_or(10),
+                window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
+            },
+            auth_ip_rate_limit: RateLimit {
+                max: u32::try_from(number("HELPDESK_AUTH_IP_RATE_LIMIT", 100)?).unwrap_or(100),
                 window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
             },
             api_rate_limit: RateLimit {

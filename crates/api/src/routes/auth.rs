@@ -95,13 +95,14 @@ impl From<Session> for TokenResponse {
     }
 }
 
-/// Counts the attempt against the client's address and, when given, the account.
+/// Counts the attempt against the client's address (a loose limit: offices share one NAT
+/// address) and, when given, the account (a tight one: password guessing).
 async fn limit(state: &AppState, req: &HttpRequest, scope: &str, account: Option<&str>) -> Result<String, ApiError> {
     let ip = client_ip(req, state.config.trust_proxy);
-    let limit = &state.config.auth_rate_limit;
-    let mut quota = state.limiter.hit(scope, &format!("ip:{ip}"), limit).await?;
+    let mut quota = state.limiter.hit(scope, &format!("ip:{ip}"), &state.config.auth_ip_rate_limit).await?;
     if let Some(account) = account {
-        let account = state.limiter.hit(scope, &format!("account:{}", account.trim().to_lowercase()), limit).await?;
+        let account = account.trim().to_lowercase();
+        let account = state.limiter.hit(scope, &format!("account:{account}"), &state.config.auth_rate_limit).await?;
         quota = quota.tighter(account);
     }
     req.extensions_mut().insert(quota);

@@ -48,6 +48,7 @@ pub fn test_vars(overrides: &[(&str, &str)]) -> HashMap<String, String> {
         ("HELPDESK_ADMIN_EMAIL", ADMIN_EMAIL.into()),
         ("HELPDESK_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
         ("HELPDESK_AUTH_RATE_LIMIT", "1000".into()),
+        ("HELPDESK_AUTH_IP_RATE_LIMIT", "1000".into()),
         ("HELPDESK_API_RATE_LIMIT", "100000".into()),
         ("HELPDESK_PUBLIC_URL", "https://helpdesk.test".into()),
     ]

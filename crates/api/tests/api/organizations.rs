@@ -167,3 +167,18 @@ async fn plans_list_their_entitlements() {
         vec![("essencial".into(), false, false), ("premium".into(), true, true), ("pro".into(), true, false)]
     );
 }
+
+#[tokio::test]
+async fn seeding_again_prints_the_same_signup_codes() {
+    let app = spawn_app().await;
+    let terms = app.config.current_terms_version.clone();
+    let first = helpdesk_api::seed::seed_demo(&app.pool, &app.clock, &terms).await.unwrap();
+    let again = helpdesk_api::seed::seed_demo(&app.pool, &app.clock, &terms).await.unwrap();
+    let code_of = |lines: &[String], plan: &str| {
+        let line = lines.iter().find(|l| l.starts_with(plan)).unwrap_or_else(|| panic!("{plan}: {lines:?}"));
+        line.split("signup code ").nth(1).unwrap().trim_end_matches(')').to_owned()
+    };
+    for plan in ["essencial", "pro", "premium"] {
+        assert_eq!(code_of(&first, plan), code_of(&again, plan), "{again:?}");
+    }
+}

@@ -244,7 +244,7 @@ async fn password_reset_writes_one_outbox_email_and_the_token_works_once() {
 
 #[tokio::test]
 async fn login_is_rate_limited_per_address_with_retry_after() {
-    let app = spawn_app_with(&[("HELPDESK_AUTH_RATE_LIMIT", "3")]).await;
+    let app = spawn_app_with(&[("HELPDESK_AUTH_IP_RATE_LIMIT", "3")]).await;
     // spawn_app logged in once already; two more attempts are allowed.
     for _ in 0..2 {
         let attempt = app
@@ -261,6 +261,7 @@ async fn login_is_rate_limited_per_address_with_retry_after() {
 #[tokio::test]
 async fn login_is_rate_limited_per_account_across_addresses() {
     let app = spawn_app_with(&[("HELPDESK_AUTH_RATE_LIMIT", "3"), ("HELPDESK_TRUST_PROXY", "true")]).await;
+    assert_eq!(app.config.auth_ip_rate_limit.max, 1000, "only the account's limit can stop these");
     let target = "victim@example.com";
     for i in 0..3 {
         let response = app
@@ -294,4 +295,16 @@ async fn unknown_email_and_wrong_password_get_the_same_answer() {
     let unknown = assert_problem(unknown, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let wrong = assert_problem(wrong, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_eq!(unknown, wrong);
+}
+
+#[tokio::test]
+async fn an_office_behind_one_address_is_not_locked_out_by_the_account_limit() {
+    // Defaults: 10 attempts per account, 100 per address.
+    let app = spawn_app_with(&[("HELPDESK_AUTH_RATE_LIMIT", "10"), ("HELPDESK_AUTH_IP_RATE_LIMIT", "100")]).await;
+    for colleague in 0..15 {
+        let email = format!("colleague{colleague}@office.example");
+        let attempt =
+            app.post("/v1/auth/login", None, &json!({ "email": email, "password": "a wrong password" })).await;
+        assert_problem(attempt, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    }
 }
