@@ -12,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use helpdesk_core::CoreError;
 use helpdesk_core::accounts::{self, Caller};
+use std::future::{Ready, ready};
 
 /// An authenticated caller; extracting it answers 401 problem+json when the token is missing,
 /// malformed, expired, of another audience or signed with anything but our key and algorithm.
