@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use helpdesk_core::CoreError;
 use helpdesk_core::accounts::{self, AuthRecord, Caller};
+use helpdesk_domain::privacy::must_accept_terms;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -52,38 +53,73 @@ impl AuthCache {
     }
 }
 
-/// An authenticated caller; extracting it answers 401 problem+json when the token is missing,
-/// malformed, expired, of another audience or signed with anything but our key and algorithm.
+/// An authenticated caller who holds the current terms; extracting it answers 401 problem+json
+/// when the token is missing, malformed, expired, of another audience or signed with anything but
+/// our key and algorithm, and 403 `terms_not_accepted` when a customer has yet to accept the
+/// current terms and privacy notice (R14) — every route but the few that take [`SignedIn`].
 pub struct Authenticated(pub Caller);
+
+/// An authenticated caller, whether or not they hold the current terms: for the routes a person
+/// must reach to accept them, or to take their data and leave instead (their profile, the terms,
+/// the export, the deletion).
+pub struct SignedIn(pub Caller);
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(|t| t.trim().to_owned());
+        let resolving = resolve(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| CoreError::Internal("application state missing".into()))?;
-            let token = token.ok_or(CoreError::Unauthenticated)?;
-            let claims = state.keys.verify_access(&token, state.clock.now())?;
-            let record = match state.auth_cache.get(claims.sub) {
-                Some(record) => record,
-                None => {
-                    let record =
-                        accounts::auth_record(&state.pool, claims.sub).await?.ok_or(CoreError::Unauthenticated)?;
-                    state.auth_cache.put(record.clone());
-                    record
-                }
-            };
-            Ok(Authenticated(record.admit(&claims)?))
+            let (caller, record, current_terms) = resolving.await?;
+            if must_accept_terms(record.role, record.terms_version.as_deref(), &current_terms) {
+                return Err(CoreError::forbidden(
+                    "terms_not_accepted",
+                    format!(
+                        "accept the current terms and privacy notice ({current_terms}) with POST /v1/me/terms first"
+                    ),
+                )
+                .into());
+            }
+            Ok(Authenticated(caller))
         })
     }
+}
+
+impl FromRequest for SignedIn {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let resolving = resolve(req);
+        Box::pin(async move { Ok(SignedIn(resolving.await?.0)) })
+    }
+}
+
+/// The caller of a request, their authentication record and the current terms version.
+fn resolve(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, AuthRecord, String), ApiError>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned());
+    Box::pin(async move {
+        let state = state.ok_or_else(|| CoreError::Internal("application state missing".into()))?;
+        let token = token.ok_or(CoreError::Unauthenticated)?;
+        let claims = state.keys.verify_access(&token, state.clock.now())?;
+        let record = match state.auth_cache.get(claims.sub) {
+            Some(record) => record,
+            None => {
+                let record = accounts::auth_record(&state.pool, claims.sub).await?.ok_or(CoreError::Unauthenticated)?;
+                state.auth_cache.put(record.clone());
+                record
+            }
+        };
+        let caller = record.admit(&claims)?;
+        Ok((caller, record, state.config.current_terms_version.clone()))
+    })
 }
 
 /// The client's address, for rate limits and the audit log. `X-Forwarded-For` is believed only

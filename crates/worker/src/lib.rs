@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod outbox_listener;
 pub mod polling;
 pub mod reconcile;
+pub mod retention;
 pub mod settings;
 pub mod smtp;
 pub mod templates;
@@ -34,6 +35,7 @@ use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
 use crate::metrics::Metrics;
 use crate::polling::Every;
 use crate::reconcile::{EveryInterval, Reconciler, reconcile};
+use crate::retention::Retention;
 use crate::settings::WorkerSettings;
 use crate::smtp::{Mailer, SmtpConfigError};
 
@@ -106,6 +108,12 @@ impl Worker {
             clock: clock.clone(),
             metrics: metrics.clone(),
         };
+        let retention = Retention {
+            pool: pool.clone(),
+            clock: clock.clone(),
+            periods: settings.retention,
+            batch: settings.retention_batch,
+        };
         let reconciler = Reconciler {
             pool: pool.clone(),
             queue: queue.clone(),
@@ -120,7 +128,8 @@ impl Worker {
             last_vacuum: Arc::default(),
         };
         let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
-        let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, timers, reconciler);
+        let monitor =
+            register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, timers, reconciler, retention);
         let outbox_notifications = settings.outbox_notifications.then(|| pool.clone());
         let health_state = HealthState { pool, redis, metrics: metrics.clone() };
         Ok(Self {
@@ -191,6 +200,7 @@ fn register_workers(
     delivery: EmailDelivery,
     timers: TicketTimers,
     reconciler: Reconciler,
+    retention: Retention,
 ) -> Monitor {
     // `lock_tasks(false)`: apalis-redis's task lock removes each started task from the queue's
     // ready list with an LREM, which scans the whole list, so a backlog of N jobs costs O(N²):
@@ -210,6 +220,8 @@ fn register_workers(
     let timer_worker = format!("ticket-timers-{}", settings.name);
     let timer_redis = redis.clone();
     let reconcile_worker = format!("reconcile-{}", settings.name);
+    let retention_worker = format!("retention-{}", settings.name);
+    let retention_interval = settings.retention_interval;
     let (poll_interval, concurrency, timer_concurrency, reconcile_interval) = (
         settings.poll_interval,
         settings.email_concurrency.max(1),
@@ -240,6 +252,12 @@ fn register_workers(
                 .backend(CronScheduler::new(EveryInterval::new(reconcile_interval)))
                 .data(reconciler.clone())
                 .build(reconcile)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(retention_worker.as_str())
+                .backend(CronScheduler::new(EveryInterval::new(retention_interval)))
+                .data(retention.clone())
+                .build(retention::prune)
         })
         // A worker stops when its backend fails (Redis unreachable). Restart it, pausing first
         // (see `pause_before_restart`) so an outage does not become a busy loop.
