@@ -12,6 +12,7 @@ mod notifications;
 mod private_redis;
 mod reconcile;
 mod resilience;
+mod retention;
 mod smtp_server;
 mod ticket_timers;
 mod upgrade;
