@@ -152,6 +152,16 @@ pub async fn anonymise(
     now: DateTime<Utc>,
 ) -> Result<Anonymised, CoreError> {
     check_access(caller, user_id)?;
+    // The organisation's people are locked first, all in one order (the handover check), then
+    // the person: two of them leaving at once queue up instead of deadlocking.
+    let organization_id =
+        sqlx::query_scalar!("SELECT organization_id FROM users WHERE id = $1 AND anonymised_at IS NULL", user_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+    if let Some(organization_id) = organization_id {
+        admin_contacts::check_may_leave(conn, organization_id, user_id).await?;
+    }
     let person = sqlx::query!(
         "SELECT email, name, phone, role, organization_id FROM users WHERE id = $1 AND anonymised_at IS NULL FOR UPDATE",
         user_id
@@ -159,9 +169,6 @@ pub async fn anonymise(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(CoreError::NotFound("user"))?;
-    if let Some(organization_id) = person.organization_id {
-        admin_contacts::check_may_leave(conn, organization_id, user_id).await?;
-    }
     if person.role == Role::Admin.as_str() {
         let other_admins = sqlx::query_scalar!(
             r#"SELECT count(*) AS "n!" FROM users WHERE role = 'admin' AND id <> $1 AND disabled_at IS NULL"#,

@@ -436,6 +436,12 @@ async fn the_audit_log_is_for_administrators_filtered_and_paged() {
     assert_eq!(seen.len(), 3, "no entry twice across pages");
     assert!(instants.windows(2).all(|w| w[0] >= w[1]), "newest first: {instants:?}");
 
+    // Reading the list of people is recorded too, naming whom.
+    ok_json(app.get("/v1/users?role=customer", Some(&app.admin_token)).await, StatusCode::OK).await;
+    let lists =
+        ok_json(app.get("/v1/audit-events?action=user.list_read", Some(&app.admin_token)).await, StatusCode::OK).await;
+    assert_eq!(lists["items"][0]["details"]["user_ids"], json!([customer]));
+
     // A family of actions, and the actor filter.
     let sessions =
         ok_json(app.get("/v1/audit-events?action=session.", Some(&app.admin_token)).await, StatusCode::OK).await;
