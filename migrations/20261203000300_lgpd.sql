@@ -28,3 +28,10 @@ CREATE INDEX audit_events_actor_idx ON audit_events (actor_id, occurred_at DESC,
 -- revocation and use (rotation); LEAST ignores NULLs.
 CREATE INDEX refresh_tokens_ended_idx ON refresh_tokens (LEAST(expires_at, revoked_at, used_at));
 CREATE INDEX password_reset_tokens_expires_idx ON password_reset_tokens (expires_at);
+
+-- A person's export and anonymisation find their rows by author, requester, actor and
+-- recipient without scanning the tables.
+CREATE INDEX tickets_requester_idx ON tickets (requester_id);
+CREATE INDEX ticket_messages_author_idx ON ticket_messages (author_id);
+CREATE INDEX ticket_events_actor_idx ON ticket_events (actor_id) WHERE actor_id IS NOT NULL;
+CREATE INDEX email_outbox_recipient_idx ON email_outbox (lower(to_address));
