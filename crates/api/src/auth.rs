@@ -12,10 +12,13 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use helpdesk_core::CoreError;
 use helpdesk_core::accounts::{self, Caller};
+use helpdesk_domain::privacy::must_accept_terms;
 use std::future::{Ready, ready};
 
-/// An authenticated caller; extracting it answers 401 problem+json when the token is missing,
-/// malformed, expired, of another audience or signed with anything but our key and algorithm.
+/// An authenticated caller who holds the current terms; extracting it answers 401 problem+json
+/// when the token is missing, malformed, expired, of another audience or signed with anything but
+/// our key and algorithm, and 403 `terms_not_accepted` when a customer has yet to accept the
+/// current terms and privacy notice (R14) — every route but the few that take [`SignedIn`].
 /// The token was already resolved by [`authenticate`] before any extractor ran, so this one is
 /// ready at once: as the first argument of a handler, its 401 comes before any 400/422 that the
 /// handler's query or body would cause.
@@ -26,9 +29,14 @@ pub struct Authenticated(pub Caller);
 /// (an agent probing an admin route learns nothing about the expected input).
 pub struct AdminOnly(pub Caller);
 
+/// An authenticated caller, whether or not they hold the current terms: for the routes a person
+/// must reach to accept them, or to take their data and leave instead (their profile, the terms,
+/// the export, the deletion).
+pub struct SignedIn(pub Caller);
+
 /// What [`authenticate`] found, kept in the request's extensions for the extractors.
 #[derive(Clone)]
-struct Resolved(Result<Caller, InvalidToken>);
+struct Resolved(Result<(Caller, Option<String>), InvalidToken>);
 
 /// A bearer token was sent but is not good (expired, forged, revoked by a password change, of a
 /// disabled account): RFC 6750 `invalid_token`, so a client knows to refresh.
@@ -43,8 +51,9 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
         .map(|t| t.trim().to_owned())
 }
 
-/// Checks a token and the user's current row; `Ok(None)` when the token is not good.
-async fn resolve(state: &AppState, token: &str) -> Result<Option<Caller>, ApiError> {
+/// Checks a token and the user's current row; `Ok(None)` when the token is not good. Also gives
+/// the terms version the user accepted.
+async fn resolve(state: &AppState, token: &str) -> Result<Option<(Caller, Option<String>)>, ApiError> {
     let Ok(claims) = state.keys.verify_access(token, state.clock.now()) else { return Ok(None) };
     let record = match state.auth_cache.get(claims.sub) {
         Some(record) => record,
@@ -56,7 +65,7 @@ async fn resolve(state: &AppState, token: &str) -> Result<Option<Caller>, ApiErr
             None => return Ok(None),
         },
     };
-    Ok(record.admit(&claims).ok())
+    Ok(record.admit(&claims).ok().map(|caller| (caller, record.terms_version.clone())))
 }
 
 /// Middleware: resolves the bearer token of every request that carries one, before routing and
@@ -77,14 +86,19 @@ pub async fn authenticate(
 /// The caller [`authenticate`] found, if the request carried a good token.
 pub fn resolved_caller(req: &HttpRequest) -> Option<Caller> {
     match req.extensions().get::<Resolved>() {
-        Some(Resolved(Ok(caller))) => Some(*caller),
+        Some(Resolved(Ok((caller, _)))) => Some(*caller),
         _ => None,
     }
 }
 
 fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
+    signed_in(req).map(|(caller, _)| caller)
+}
+
+/// The caller and the terms version they accepted.
+fn signed_in(req: &HttpRequest) -> Result<(Caller, Option<String>), ApiError> {
     match req.extensions().get::<Resolved>() {
-        Some(Resolved(Ok(caller))) => Ok(*caller),
+        Some(Resolved(Ok(found))) => Ok(found.clone()),
         Some(Resolved(Err(InvalidToken))) => Err(ApiError::InvalidToken),
         // No token (the middleware resolves every request that has one).
         None if bearer_token(req).is_none() => Err(CoreError::Unauthenticated.into()),
@@ -97,7 +111,29 @@ impl FromRequest for Authenticated {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller_of(req).map(Authenticated))
+        ready(signed_in(req).and_then(|(caller, accepted)| {
+            let current = req
+                .app_data::<web::Data<AppState>>()
+                .map(|state| state.config.current_terms_version.clone())
+                .unwrap_or_default();
+            if must_accept_terms(caller.role, accepted.as_deref(), &current) {
+                return Err(CoreError::forbidden(
+                    "terms_not_accepted",
+                    format!("accept the current terms and privacy notice ({current}) with POST /v1/me/terms first"),
+                )
+                .into());
+            }
+            Ok(Authenticated(caller))
+        }))
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller_of(req).map(SignedIn))
     }
 }
 

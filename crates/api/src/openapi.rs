@@ -28,6 +28,8 @@ use utoipa_actix_web::AppExt;
         (name = "tickets", description = "Tickets, conversation, lifecycle and SLA"),
         (name = "calendar", description = "Business calendar, closed days and SLA targets"),
         (name = "admin", description = "Operations views for administrators"),
+        (name = "privacy", description = "LGPD: personal-data export, anonymisation, terms acceptance"),
+        (name = "audit", description = "Who read or changed personal data, and privileged actions"),
     )
 )]
 struct ApiDoc;

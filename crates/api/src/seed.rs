@@ -106,10 +106,10 @@ async fn existing_signup_code(
     let mut cursor: Option<String> = None;
     loop {
         let page = helpdesk_core::pagination::PageRequest::parse(Some(100), cursor.as_deref())?;
-        let (orgs, next) = organizations::list_organizations(pool, actor, page, now).await?;
+        let (orgs, next) = organizations::list_organizations(&mut *pool.acquire().await?, actor, page, now).await?;
         if let Some(org) = orgs.into_iter().find(|o| o.name == name) {
             // Newest start first: the contract people sign up with.
-            let contracts = organizations::list_contracts(pool, actor, org.id).await?;
+            let contracts = organizations::list_contracts(&mut *pool.acquire().await?, actor, org.id).await?;
             let code = contracts.into_iter().next().map(|c| c.signup_code).unwrap_or_else(|| "(no contract)".into());
             return Ok((org.id, code));
         }

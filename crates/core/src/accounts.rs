@@ -82,6 +82,8 @@ pub struct AuthRecord {
     pub organization_id: Option<Uuid>,
     pub disabled: bool,
     pub password_changed_at: DateTime<Utc>,
+    /// The terms version the user accepted: customers must hold the current one (R14).
+    pub terms_version: Option<String>,
 }
 
 impl AuthRecord {
@@ -97,7 +99,7 @@ impl AuthRecord {
 
 pub async fn auth_record(pool: &PgPool, user_id: Uuid) -> Result<Option<AuthRecord>, CoreError> {
     let Some(row) = sqlx::query!(
-        "SELECT role, organization_id, disabled_at, password_changed_at FROM users WHERE id = $1",
+        "SELECT role, organization_id, disabled_at, password_changed_at, terms_version FROM users WHERE id = $1",
         user_id
     )
     .fetch_optional(pool)
@@ -112,6 +114,7 @@ pub async fn auth_record(pool: &PgPool, user_id: Uuid) -> Result<Option<AuthReco
         organization_id: row.organization_id,
         disabled: row.disabled_at.is_some(),
         password_changed_at: row.password_changed_at,
+        terms_version: row.terms_version,
     }))
 }
 
@@ -200,8 +203,10 @@ pub async fn register(
     let mut tx = pool.begin().await?;
     let user = sqlx::query_as!(
         UserRow,
-        r#"INSERT INTO users (id, email, name, password_hash, role, organization_id, locale, terms_version, terms_accepted_at, password_changed_at, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, 'customer', $5, $6, $7, $8, $8, $8, $8)
+        // The organisation's first person becomes its admin contact (see admin_contacts).
+        r#"INSERT INTO users (id, email, name, password_hash, role, organization_id, locale, terms_version, terms_accepted_at, password_changed_at, created_at, updated_at, admin_contact)
+           VALUES ($1, $2, $3, $4, 'customer', $5, $6, $7, $8, $8, $8, $8,
+                   NOT EXISTS (SELECT 1 FROM users WHERE organization_id = $5 AND admin_contact AND anonymised_at IS NULL))
            RETURNING id, email, name, role, organization_id, locale, phone, terms_version, terms_accepted_at, created_at, updated_at"#,
         Uuid::now_v7(),
         email.as_str(),

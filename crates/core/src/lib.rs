@@ -3,6 +3,7 @@
 //! Shared by the API and the worker; knows nothing of HTTP or job queues' wire formats.
 
 pub mod accounts;
+pub mod admin_contacts;
 pub mod audit;
 pub mod calendar_admin;
 pub mod caller;
@@ -16,9 +17,12 @@ pub mod organizations;
 pub mod outbox;
 pub mod pagination;
 pub mod passwords;
+pub mod personal_data;
 pub mod rate_limit;
 pub mod redis_conn;
+pub mod retention;
 pub mod sla_store;
+pub mod terms;
 pub mod ticket_timers;
 pub mod tickets;
 pub mod tokens;

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod calendar;
 pub mod holidays;
 pub mod plans;
+pub mod privacy;
 pub mod sla;
 pub mod sla_projection;
 pub mod sla_validation;

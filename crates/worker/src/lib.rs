@@ -11,6 +11,7 @@ pub mod outbox_listener;
 pub mod polling;
 pub mod queues;
 pub mod reconcile;
+pub mod retention;
 pub mod settings;
 pub mod smtp;
 pub mod smtp_pool;
@@ -36,6 +37,7 @@ use crate::jobs::ticket_timer::TicketTimers;
 use crate::metrics::Metrics;
 use crate::queues::{Consumers, QueueSpec};
 use crate::reconcile::Reconciler;
+use crate::retention::Retention;
 use crate::settings::WorkerSettings;
 use crate::smtp::{Mailer, SmtpConfigError};
 
@@ -119,6 +121,12 @@ impl Worker {
             clock: clock.clone(),
             metrics: metrics.clone(),
         };
+        let retention = Retention {
+            pool: pool.clone(),
+            clock: clock.clone(),
+            periods: settings.retention,
+            batch: settings.retention_batch,
+        };
         let reconciler = Reconciler {
             pool: pool.clone(),
             queue: queue.clone(),
@@ -147,6 +155,7 @@ impl Worker {
             delivery,
             timers,
             reconciler: reconciler.clone(),
+            retention,
         };
         let monitor = queues
             .iter()

@@ -17,6 +17,7 @@ use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
 use crate::metrics::{Metrics, QueueCounters};
 use crate::polling::Every;
 use crate::reconcile::{EveryInterval, Reconciler, reconcile};
+use crate::retention::{self, Retention};
 use crate::settings::WorkerSettings;
 
 /// What the consumers need: each queue's handler context and the shared settings.
@@ -27,6 +28,7 @@ pub struct Consumers {
     pub delivery: EmailDelivery,
     pub timers: TicketTimers,
     pub reconciler: Reconciler,
+    pub retention: Retention,
 }
 
 /// One queue the worker consumes.
@@ -140,6 +142,21 @@ pub fn registry() -> Vec<QueueSpec> {
                         .backend(CronScheduler::new(EveryInterval::new(interval)))
                         .data(reconciler.clone())
                         .build(reconcile)
+                })
+            },
+        },
+        QueueSpec {
+            label: "retention",
+            counters: |metrics| &metrics.retention_jobs,
+            storage: None,
+            register: |monitor, consumers| {
+                let name = format!("retention-{}", consumers.settings.name);
+                let (interval, retention) = (consumers.settings.retention_interval, consumers.retention.clone());
+                monitor.register(move |_| {
+                    WorkerBuilder::new(name.as_str())
+                        .backend(CronScheduler::new(EveryInterval::new(interval)))
+                        .data(retention.clone())
+                        .build(retention::prune)
                 })
             },
         },

@@ -1,6 +1,7 @@
 //! The worker's own tuning, beyond the shared `Config`: defaults for production, every field
 //! settable so tests can run the same code fast.
 
+use crate::retention::RetentionPeriods;
 use chrono::TimeDelta;
 use std::time::Duration;
 
@@ -73,6 +74,12 @@ pub struct WorkerSettings {
     /// Schedule ticket timers as PostgreSQL announces ticket changes (the fast path); the
     /// reconciler's sweep runs them within its interval either way.
     pub ticket_notifications: bool,
+    /// How long audit events and ended sessions are kept (R14).
+    pub retention: RetentionPeriods,
+    /// How often expired records are pruned (also once at start-up).
+    pub retention_interval: Duration,
+    /// Rows deleted per retention transaction.
+    pub retention_batch: i64,
 }
 
 impl Default for WorkerSettings {
@@ -94,6 +101,9 @@ impl Default for WorkerSettings {
             delivery: DeliveryPolicy::default(),
             outbox_notifications: true,
             ticket_notifications: true,
+            retention: RetentionPeriods::default(),
+            retention_interval: Duration::from_secs(60 * 60),
+            retention_batch: 5000,
         }
     }
 }
@@ -107,8 +117,9 @@ pub struct SettingsError {
 
 impl WorkerSettings {
     /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
-    /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY`, `HELPDESK_TIMER_CONCURRENCY`
-    /// and `HELPDESK_EMAIL_LEASE_SECONDS` when set.
+    /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY`, `HELPDESK_TIMER_CONCURRENCY`,
+    /// `HELPDESK_EMAIL_LEASE_SECONDS`, `HELPDESK_AUDIT_RETENTION_DAYS`,
+    /// `HELPDESK_SESSION_RETENTION_DAYS` and `HELPDESK_RETENTION_INTERVAL_SECONDS` when set.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let number = |name: &'static str| -> Result<Option<u64>, SettingsError> {
@@ -139,8 +150,21 @@ impl WorkerSettings {
         if let Some(seconds) = number("HELPDESK_EMAIL_LEASE_SECONDS")? {
             settings.delivery.lease = TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX).min(86_400));
         }
+        if let Some(days) = number("HELPDESK_AUDIT_RETENTION_DAYS")? {
+            settings.retention.audit_events = days_delta(days);
+        }
+        if let Some(days) = number("HELPDESK_SESSION_RETENTION_DAYS")? {
+            settings.retention.ended_sessions = days_delta(days);
+        }
+        if let Some(seconds) = number("HELPDESK_RETENTION_INTERVAL_SECONDS")? {
+            settings.retention_interval = Duration::from_secs(seconds);
+        }
         Ok(settings)
     }
+}
+
+fn days_delta(days: u64) -> TimeDelta {
+    TimeDelta::try_days(i64::try_from(days).unwrap_or(i64::MAX)).unwrap_or(TimeDelta::MAX)
 }
 
 /// `host-pid`: unique among the replicas of a deployment.

@@ -45,6 +45,35 @@ impl From<User> for UserView {
     }
 }
 
+/// The caller's own profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// Named by the organisation to speak for it (customers); the last one hands over before
+    /// leaving.
+    pub admin_contact: bool,
+    /// The terms and privacy notice in force now.
+    #[schema(example = "2026-01")]
+    pub terms_current_version: String,
+    /// True while the caller must accept `terms_current_version` (POST /v1/me/terms); until then
+    /// every other route answers 403 `terms_not_accepted`.
+    pub terms_acceptance_required: bool,
+}
+
+impl MeView {
+    pub fn new(user: User, admin_contact: bool, current_terms: &str) -> Self {
+        let required =
+            helpdesk_domain::privacy::must_accept_terms(user.role, user.terms_version.as_deref(), current_terms);
+        MeView {
+            user: user.into(),
+            admin_contact,
+            terms_current_version: current_terms.to_owned(),
+            terms_acceptance_required: required,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
     pub items: Vec<UserView>,

@@ -1,12 +1,13 @@
 //! The caller's own account: profile and password (R1: users keep their profile up to date).
 
-use super::dto::{UserView, double_option};
-use crate::auth::Authenticated;
+use super::dto::{MeView, UserView, double_option};
+use crate::auth::{Authenticated, SignedIn};
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, patch, put, web};
 use helpdesk_core::accounts::{self, ProfileUpdate};
+use helpdesk_core::{CoreError, admin_contacts};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -31,11 +32,15 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
-/// The caller's profile.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "OK", body = UserView), (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json")))]
+/// The caller's profile, with where they stand on the terms and privacy notice: reachable while
+/// new terms wait for acceptance, so a client can show them.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "OK", body = MeView), (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/me")]
-pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(UserView::from(accounts::get_user(&state.pool, caller.0.user_id).await?)))
+pub async fn get_me(state: web::Data<AppState>, caller: SignedIn) -> Result<HttpResponse, ApiError> {
+    let user = accounts::get_user(&state.pool, caller.0.user_id).await?;
+    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
+    let admin_contact = admin_contacts::is_admin_contact(&mut conn, user.id).await?;
+    Ok(HttpResponse::Ok().json(MeView::new(user, admin_contact, &state.config.current_terms_version)))
 }
 
 /// Update name, phone or language. E-mail, role and organisation are not self-service.

@@ -2,6 +2,7 @@
 //! collects their OpenAPI paths and schemas: the document is generated from these handlers.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod dto;
@@ -9,6 +10,7 @@ pub mod health;
 pub mod me;
 pub mod organizations;
 pub mod plans;
+pub mod privacy;
 pub mod tickets;
 pub mod users;
 
@@ -26,6 +28,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(me::get_me)
         .service(me::update_me)
         .service(me::change_password)
+        .service(privacy::accept_terms)
+        .service(privacy::export_me)
+        .service(privacy::delete_me)
         .service(plans::list_plans)
         .service(organizations::list_organizations)
         .service(organizations::create_organization)
@@ -36,6 +41,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(organizations::rotate_signup_code)
         .service(users::list_users)
         .service(users::create_user)
+        .service(privacy::get_user)
+        .service(privacy::export_user)
+        .service(privacy::delete_user)
+        .service(privacy::add_admin_contact)
+        .service(privacy::remove_admin_contact)
+        .service(audit::list_audit_events)
         .service(tickets::create_ticket)
         .service(tickets::list_tickets)
         .service(tickets::get_ticket)

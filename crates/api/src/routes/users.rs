@@ -1,15 +1,18 @@
 //! User administration: admins create agents and admins and list users.
 
 use super::dto::{UserPage, UserView};
-use crate::auth::AdminOnly;
+use crate::auth::{AdminOnly, client_ip};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use helpdesk_core::CoreError;
 use helpdesk_core::accounts::{self, NewStaffUser, UserFilter};
+use helpdesk_core::audit::{self, AuditEntry};
 use helpdesk_core::pagination::PageRequest;
 use helpdesk_domain::accounts::Role;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -49,7 +52,8 @@ pub struct UserQuery {
 #[get("/v1/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    _caller: AdminOnly,
+    req: HttpRequest,
+    caller: AdminOnly,
     query: Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
@@ -60,6 +64,18 @@ pub async fn list_users(
         page,
     )
     .await?;
+    // Reading people's profiles is recorded (R14), naming whom.
+    let ids: Vec<Uuid> = items.iter().map(|u| u.id).collect();
+    let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
+    let entry = AuditEntry {
+        actor_id: Some(caller.0.user_id),
+        action: "user.list_read",
+        subject_type: "user",
+        subject_id: None,
+        ip: Some(&client_ip(&req, state.config.trust_proxy)),
+        details: json!({ "user_ids": ids }),
+    };
+    audit::record(&mut conn, entry, state.clock.now()).await.map_err(CoreError::from)?;
     Ok(HttpResponse::Ok().json(UserPage { items: items.into_iter().map(Into::into).collect(), next_cursor }))
 }
 

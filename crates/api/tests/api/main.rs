@@ -12,6 +12,7 @@ mod helpers;
 mod http_contract;
 mod openapi;
 mod organizations;
+mod privacy;
 mod sessions;
 mod spec_coverage;
 mod ticket_model;

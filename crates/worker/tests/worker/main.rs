@@ -13,6 +13,7 @@ mod private_redis;
 mod reconcile;
 mod reprojection;
 mod resilience;
+mod retention;
 mod schedule;
 /// The SMTP listener the suites share.
 mod smtp_server {
