@@ -59,7 +59,7 @@ proptest! {
             prop_assert!(local.weekday().number_from_monday() <= 5, "weekend slot {}", local);
             prop_assert_eq!(local.format("%M").to_string().parse::<u32>().unwrap() % 15, 0);
             let local_end = calendar.local(slot.end);
-            prop_assert!(local_end.format("%H%M").to_string() <= "1800".to_owned(), "ends after closing: {}", local_end);
+            prop_assert!(local_end.format("%H%M").to_string().as_str() <= "1800", "ends after closing: {}", local_end);
             prop_assert!(!slot.free.is_empty());
             for &i in &slot.free {
                 prop_assert!(consultants[i].is_free(&calendar, slot.start, slot.end));
