@@ -9,20 +9,28 @@
 
 use crate::CoreError;
 use crate::meeting_invites::{self, Cause, Invite, Party};
+use crate::sla_store::SlaStore;
 use chrono::{DateTime, Utc};
-use helpdesk_domain::calendar::BusinessCalendar;
 use helpdesk_domain::meetings::{ReminderKind, Reminders};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Runs the due reminders of up to `limit` meetings; returns how many reminders went out.
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReminderBatch {
+    /// Due meetings locked (fewer than asked: nothing else is due that another worker does not hold).
+    pub meetings: usize,
+    /// Reminders written (each to both parties).
+    pub sent: usize,
+}
+
+/// Runs the due reminders of up to `limit` meetings in the caller's transaction.
 pub async fn run_due_batch(
     conn: &mut PgConnection,
-    calendar: &BusinessCalendar,
-    organizer: &str,
+    store: &SlaStore,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<usize, CoreError> {
+) -> Result<ReminderBatch, CoreError> {
     let due = sqlx::query!(
         r#"SELECT m.id, m.topic, m.starts_at, m.ends_at, m.sequence, m.meeting_url, m.status, m.reminders_from,
                   m.day_reminder_sent_at, m.hour_reminder_sent_at,
@@ -38,7 +46,12 @@ pub async fn run_due_batch(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut sent = 0;
+    let mut batch = ReminderBatch { meetings: due.len(), sent: 0 };
+    if due.is_empty() {
+        return Ok(batch);
+    }
+    // Only for the zone the e-mails name.
+    let calendar = store.snapshot(&mut *conn).await?.calendar;
     for row in due {
         let state = Reminders {
             starts_at: row.starts_at,
@@ -70,11 +83,12 @@ pub async fn run_due_batch(
                 meeting_url: &row.meeting_url,
                 customer: &customer,
                 consultant: &consultant,
-                organizer,
+                // Reminders carry no invite, so no organizer.
+                organizer: "",
                 zone: calendar.time_zone(),
             };
             meeting_invites::notify(conn, &invite, Cause::Reminder(kind), now).await?;
-            sent += 1;
+            batch.sent += 1;
         }
         let settles = |kind: ReminderKind| run.settle.contains(&kind).then_some(now);
         sqlx::query!(
@@ -89,7 +103,7 @@ pub async fn run_due_batch(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(sent)
+    Ok(batch)
 }
 
 /// The meetings whose reminders are due at `now` (for tests and operators).

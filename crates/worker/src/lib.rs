@@ -4,6 +4,7 @@
 //! worker in-process.
 
 pub mod health;
+pub mod invite;
 pub mod jobs;
 pub mod metrics;
 pub mod outbox_listener;

@@ -1,13 +1,15 @@
 //! Sending through SMTP with lettre's pooled async transport, and sorting failures into the ones
 //! worth retrying and the ones that are final.
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest, Sha256};
 use std::error::Error as _;
 use std::time::Duration;
 
+use crate::invite::CalendarInvite;
 use crate::templates::Rendered;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum ComposeError {
     BadRecipient { address: String, source: lettre::address::AddressError },
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
+    #[error("cannot attach the calendar invite: {0}")]
+    BadInvite(String),
 }
 
 /// The `Message-ID` for an outbox row: derived from its idempotency key, so every copy of the
@@ -70,24 +74,37 @@ impl Mailer {
         Ok(Self { transport, from })
     }
 
-    /// A `multipart/alternative` message (text first, HTML preferred by clients that can).
+    /// A `multipart/alternative` message (text first, HTML preferred by clients that can); with
+    /// an invite, that inside a `multipart/mixed` whose second part is the `.ics`.
     pub fn compose(
         &self,
         to_address: &str,
         to_name: Option<&str>,
         message_id: &str,
         rendered: Rendered,
+        invite: Option<CalendarInvite>,
     ) -> Result<Message, ComposeError> {
         let address = to_address
             .parse()
             .map_err(|source| ComposeError::BadRecipient { address: to_address.to_owned(), source })?;
         let to = Mailbox::new(to_name.map(str::to_owned), address);
-        Ok(Message::builder()
+        let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject)
-            .message_id(Some(message_id.to_owned()))
-            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))?)
+            .message_id(Some(message_id.to_owned()));
+        let body = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+        let body = match invite {
+            None => body,
+            Some(invite) => {
+                let content_type =
+                    ContentType::parse(&invite.content_type()).map_err(|e| ComposeError::BadInvite(e.to_string()))?;
+                MultiPart::mixed()
+                    .multipart(body)
+                    .singlepart(Attachment::new("invite.ics".to_owned()).body(invite.ics, content_type))
+            }
+        };
+        Ok(message.multipart(body)?)
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {

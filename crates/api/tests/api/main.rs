@@ -9,6 +9,7 @@ mod calendar;
 mod errors;
 mod health;
 mod helpers;
+mod meetings;
 mod openapi;
 mod organizations;
 mod sessions;
