@@ -499,3 +499,45 @@ async fn agents_see_their_agenda_and_customers_only_their_organisations_meetings
     assert_problem(app.get(&format!("/v1/meetings/{foreign}"), Some(&one)).await, StatusCode::NOT_FOUND, "not_found")
         .await;
 }
+
+/// The slots listing at the size the issue names: 30 days × 10 consultants, each with two
+/// meetings a day. Prints the time per request (`--nocapture`); asserts only that it answers.
+/// `cargo nextest run -p helpdesk-api --test api --release --run-ignored only --no-capture bench_slots`
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn bench_slots_for_30_days_and_10_consultants() {
+    let app = spawn_app_at(TUESDAY_9AM).await;
+    let (customer, _, _) = app.customer_on("premium").await;
+    let booker: Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' LIMIT 1").fetch_one(&app.pool).await.unwrap();
+    for _ in 0..10 {
+        let (c, _) = consultant(&app).await;
+        let (_, org, _) = app.customer_on("premium").await;
+        sqlx::query(
+            "INSERT INTO meetings (id, organization_id, consultant_id, booked_by, topic, starts_at, ends_at, meeting_url, reminders_from, created_at, updated_at)
+             SELECT gen_random_uuid(), $1, $2, $3, 'x', d + h, d + h + interval '45 minutes', 'https://x', now(), now(), now()
+             FROM generate_series('2026-12-02T00:00:00Z'::timestamptz, '2026-12-31T00:00:00Z', interval '1 day') d,
+                  (VALUES (interval '13 hours'), (interval '17 hours 30 minutes')) AS t(h)",
+        )
+        .bind(org)
+        .bind(c)
+        .bind(booker)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let mut times = Vec::new();
+    let mut count = 0;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let list = slots(&app, &customer, "duration=45").await;
+        times.push(started.elapsed());
+        count = list["slots"].as_array().unwrap().len();
+    }
+    times.sort();
+    println!(
+        "slots for 30 days x 10 consultants: {count} slots; median {:?}, max {:?} per request",
+        times[10], times[19]
+    );
+    assert!(count > 500);
+}
