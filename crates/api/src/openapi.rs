@@ -27,6 +27,7 @@ use utoipa_actix_web::AppExt;
         (name = "users", description = "User administration"),
         (name = "tickets", description = "Tickets, conversation, lifecycle and SLA"),
         (name = "calendar", description = "Business calendar, closed days and SLA targets"),
+        (name = "meetings", description = "Consultancy meetings: consultants, free slots, booking, reschedule, cancel"),
         (name = "admin", description = "Operations views for administrators"),
         (name = "privacy", description = "LGPD: personal-data export, anonymisation, terms acceptance"),
         (name = "audit", description = "Who read or changed personal data, and privileged actions"),

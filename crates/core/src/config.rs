@@ -82,6 +82,9 @@ pub struct Config {
     /// Requests per window per authenticated caller, on every authenticated route.
     pub api_rate_limit: RateLimit,
     pub current_terms_version: String,
+    /// The video-call link of a meeting (R13): `{room}` is replaced with a random room name made
+    /// at booking, which the meeting keeps across reschedules.
+    pub meeting_url_template: String,
 }
 
 /// Variables that earlier versions read and this one does not, with where the setting went. A
@@ -193,6 +196,23 @@ impl Config {
                 window_seconds: u32::try_from(number("HELPDESK_API_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
             },
             current_terms_version: text("HELPDESK_TERMS_VERSION", "2026-01"),
+            meeting_url_template: meeting_url_template(text(
+                "HELPDESK_MEETING_URL_TEMPLATE",
+                "https://meet.jit.si/kadix-{room}",
+            ))?,
+        })
+    }
+}
+
+/// A meeting link template must name the room, or every meeting would share one call.
+fn meeting_url_template(template: String) -> Result<String, ConfigError> {
+    let scheme_ok = template.starts_with("https://") || template.starts_with("http://");
+    if template.contains("{room}") && scheme_ok {
+        Ok(template)
+    } else {
+        Err(ConfigError::Invalid {
+            name: "HELPDESK_MEETING_URL_TEMPLATE",
+            reason: format!("expected an http(s) URL containing {{room}}, got '{template}'"),
         })
     }
 }
@@ -272,5 +292,10 @@ mod tests {
         let err = Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true"), ("HELPDESK_LISTEN", "nowhere")]));
         assert!(matches!(err, Err(ConfigError::Invalid { name: "HELPDESK_LISTEN", .. })));
         assert!(format!("{:?}", Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true")]))).contains("Secret(***)"));
+        let shared_room = Config::from_map(&vars(&[
+            ("HELPDESK_DEV_MODE", "true"),
+            ("HELPDESK_MEETING_URL_TEMPLATE", "https://x/room"),
+        ]));
+        assert!(matches!(shared_room, Err(ConfigError::Invalid { name: "HELPDESK_MEETING_URL_TEMPLATE", .. })));
     }
 }

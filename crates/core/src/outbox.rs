@@ -28,6 +28,10 @@ pub mod templates {
     pub const TICKET_REMINDER: &str = "ticket_reminder";
     pub const SLA_AT_RISK: &str = "sla_at_risk";
     pub const SLA_BREACHED: &str = "sla_breached";
+    pub const MEETING_CONFIRMED: &str = "meeting_confirmed";
+    pub const MEETING_UPDATED: &str = "meeting_updated";
+    pub const MEETING_CANCELLED: &str = "meeting_cancelled";
+    pub const MEETING_REMINDER: &str = "meeting_reminder";
     pub const ALL: &[&str] = &[
         WELCOME,
         PASSWORD_RESET,
@@ -40,6 +44,10 @@ pub mod templates {
         TICKET_REMINDER,
         SLA_AT_RISK,
         SLA_BREACHED,
+        MEETING_CONFIRMED,
+        MEETING_UPDATED,
+        MEETING_CANCELLED,
+        MEETING_REMINDER,
     ];
 }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod calendar;
 pub mod holidays;
+pub mod meetings;
 pub mod plans;
 pub mod privacy;
 pub mod sla;

@@ -5,6 +5,7 @@
 
 pub mod claims;
 pub mod health;
+pub mod invite;
 pub mod jobs;
 pub mod metrics;
 pub mod outbox_listener;

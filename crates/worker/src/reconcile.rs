@@ -11,6 +11,7 @@ use apalis_cron::{Schedule, Tick};
 use chrono::Utc;
 use helpdesk_core::Clock;
 use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue};
+use helpdesk_core::meeting_reminders;
 use helpdesk_core::outbox;
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::ticket_timers;
@@ -129,6 +130,8 @@ pub async fn reconcile(_tick: Tick<Utc>, reconciler: Data<Reconciler>) -> Result
 pub struct Round {
     pub emails: usize,
     pub timers: usize,
+    /// Meeting reminders written.
+    pub reminders: usize,
 }
 
 impl Reconciler {
@@ -147,7 +150,11 @@ impl Reconciler {
         if timers > 0 {
             tracing::info!(count = timers, "reconciler ran due ticket timers");
         }
-        Ok(Round { emails, timers })
+        let reminders = self.run_meeting_reminders().await?;
+        if reminders > 0 {
+            tracing::info!(count = reminders, "reconciler wrote due meeting reminders");
+        }
+        Ok(Round { emails, timers, reminders })
     }
 
     /// Pushes a delivery job for each due outbox row, reading them a page at a time (each page
@@ -204,6 +211,24 @@ impl Reconciler {
         }
         self.metrics.reconciler_timers_acted.fetch_add(acted as u64, Ordering::Relaxed);
         Ok(acted)
+    }
+
+    /// Writes every due meeting reminder (R13), a batch per transaction, straight from the
+    /// partial index on `meetings.next_reminder_at` (DESIGN §3: no job involved, so nothing in
+    /// Redis to lose; replicas share the backlog through `SKIP LOCKED`). Reminders are few (two
+    /// per meeting), so the per-minute round is their only path: at most one interval late.
+    pub async fn run_meeting_reminders(&self) -> Result<usize, ReconcileError> {
+        let mut sent = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let batch =
+                meeting_reminders::run_due_batch(&mut tx, &self.store, self.clock.now(), self.drain_batch).await?;
+            tx.commit().await?;
+            sent += batch.sent;
+            if i64::try_from(batch.meetings).unwrap_or(i64::MAX) < self.drain_batch.max(1) {
+                return Ok(sent);
+            }
+        }
     }
 
     async fn drain(

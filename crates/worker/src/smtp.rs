@@ -2,11 +2,13 @@
 //! (`smtp_pool`), and sorting failures into the ones worth retrying and the ones that are final.
 
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use sha2::{Digest, Sha256};
 use std::error::Error as _;
 use std::time::Duration;
 
+use crate::invite::CalendarInvite;
 use crate::smtp_pool::{SmtpEndpoint, SmtpError, SmtpPool};
 use crate::templates::Rendered;
 
@@ -37,6 +39,8 @@ pub enum ComposeError {
     BadRecipient { address: String, source: lettre::address::AddressError },
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
+    #[error("cannot attach the calendar invite: {0}")]
+    BadInvite(String),
 }
 
 /// The `Message-ID` for an outbox row: derived from its idempotency key, so every copy of the
@@ -67,24 +71,37 @@ impl Mailer {
         Ok(Self { pool: SmtpPool::new(endpoint, timeout, max_idle), from })
     }
 
-    /// A `multipart/alternative` message (text first, HTML preferred by clients that can).
+    /// A `multipart/alternative` message (text first, HTML preferred by clients that can); with
+    /// an invite, that inside a `multipart/mixed` whose second part is the `.ics`.
     pub fn compose(
         &self,
         to_address: &str,
         to_name: Option<&str>,
         message_id: &str,
         rendered: Rendered,
+        invite: Option<CalendarInvite>,
     ) -> Result<Message, ComposeError> {
         let address = to_address
             .parse()
             .map_err(|source| ComposeError::BadRecipient { address: to_address.to_owned(), source })?;
         let to = Mailbox::new(to_name.map(str::to_owned), address);
-        Ok(Message::builder()
+        let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject)
-            .message_id(Some(message_id.to_owned()))
-            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))?)
+            .message_id(Some(message_id.to_owned()));
+        let body = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+        let body = match invite {
+            None => body,
+            Some(invite) => {
+                let content_type =
+                    ContentType::parse(&invite.content_type()).map_err(|e| ComposeError::BadInvite(e.to_string()))?;
+                MultiPart::mixed()
+                    .multipart(body)
+                    .singlepart(Attachment::new("invite.ics".to_owned()).body(invite.ics, content_type))
+            }
+        };
+        Ok(message.multipart(body)?)
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {

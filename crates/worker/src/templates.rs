@@ -64,6 +64,10 @@ static TEMPLATES: &[Template] = &[
     template!("ticket_reminder"),
     template!("sla_at_risk"),
     template!("sla_breached"),
+    template!("meeting_confirmed"),
+    template!("meeting_updated"),
+    template!("meeting_cancelled"),
+    template!("meeting_reminder"),
 ];
 
 /// An e-mail ready to send.

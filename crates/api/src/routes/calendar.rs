@@ -121,21 +121,47 @@ pub struct CalendarView {
 
 impl From<CalendarSpec> for CalendarView {
     fn from(spec: CalendarSpec) -> Self {
-        let w = &spec.weekly_hours;
-        let map = |v: &Vec<OpenInterval>| v.iter().map(from_interval).collect();
         CalendarView {
             version: spec.version,
             time_zone: spec.time_zone.name().to_owned(),
-            weekly_hours: WeeklyHoursView {
-                monday: map(&w.monday),
-                tuesday: map(&w.tuesday),
-                wednesday: map(&w.wednesday),
-                thursday: map(&w.thursday),
-                friday: map(&w.friday),
-                saturday: map(&w.saturday),
-                sunday: map(&w.sunday),
-            },
+            weekly_hours: WeeklyHoursView::from(&spec.weekly_hours),
         }
+    }
+}
+
+impl From<&WeeklyHours> for WeeklyHoursView {
+    fn from(w: &WeeklyHours) -> Self {
+        let map = |v: &Vec<OpenInterval>| v.iter().map(from_interval).collect();
+        WeeklyHoursView {
+            monday: map(&w.monday),
+            tuesday: map(&w.tuesday),
+            wednesday: map(&w.wednesday),
+            thursday: map(&w.thursday),
+            friday: map(&w.friday),
+            saturday: map(&w.saturday),
+            sunday: map(&w.sunday),
+        }
+    }
+}
+
+impl WeeklyHoursView {
+    /// The hours as the domain holds them; a bad time names its field under `prefix`.
+    pub fn to_hours(&self, prefix: &str) -> Result<WeeklyHours, CoreError> {
+        let day = |v: &Vec<Interval>, name: &str| {
+            v.iter()
+                .enumerate()
+                .map(|(i, h)| to_interval(h, &format!("{prefix}{name}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(WeeklyHours {
+            monday: day(&self.monday, "monday")?,
+            tuesday: day(&self.tuesday, "tuesday")?,
+            wednesday: day(&self.wednesday, "wednesday")?,
+            thursday: day(&self.thursday, "thursday")?,
+            friday: day(&self.friday, "friday")?,
+            saturday: day(&self.saturday, "saturday")?,
+            sunday: day(&self.sunday, "sunday")?,
+        })
     }
 }
 
@@ -291,19 +317,7 @@ pub async fn set_opening_hours(
     caller: AdminOnly,
     body: Json<WeeklyHoursView>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.0;
-    let day = |v: &Vec<Interval>, name: &str| {
-        v.iter().enumerate().map(|(i, h)| to_interval(h, &format!("{name}[{i}]"))).collect::<Result<Vec<_>, _>>()
-    };
-    let hours = WeeklyHours {
-        monday: day(&b.monday, "monday")?,
-        tuesday: day(&b.tuesday, "tuesday")?,
-        wednesday: day(&b.wednesday, "wednesday")?,
-        thursday: day(&b.thursday, "thursday")?,
-        friday: day(&b.friday, "friday")?,
-        saturday: day(&b.saturday, "saturday")?,
-        sunday: day(&b.sunday, "sunday")?,
-    };
+    let hours = body.0.to_hours("")?;
     let spec = crate::tx::in_tx(&state.pool, async |c| {
         calendar_admin::set_weekly_hours(c, &state.sla, &caller.0, hours, state.clock.now()).await
     })

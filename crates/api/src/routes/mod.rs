@@ -5,9 +5,11 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod calendar;
+pub mod consultants;
 pub mod dto;
 pub mod health;
 pub mod me;
+pub mod meetings;
 pub mod organizations;
 pub mod plans;
 pub mod privacy;
@@ -64,6 +66,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(calendar::set_opening_hours)
         .service(calendar::get_policy)
         .service(calendar::set_policy)
+        .service(consultants::list_consultants)
+        .service(consultants::get_consultant)
+        .service(consultants::set_consultant)
+        .service(consultants::add_time_off)
+        .service(consultants::remove_time_off)
+        // `slots` before `{id}`, which would otherwise take it.
+        .service(meetings::list_slots)
+        .service(meetings::create_meeting)
+        .service(meetings::list_meetings)
+        .service(meetings::get_meeting)
+        .service(meetings::reschedule_meeting)
+        .service(meetings::cancel_meeting)
         .service(admin::list_outbox)
         .service(admin::retry_outbox);
 }

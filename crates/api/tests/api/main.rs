@@ -10,6 +10,7 @@ mod errors;
 mod health;
 mod helpers;
 mod http_contract;
+mod meetings;
 mod openapi;
 mod organizations;
 mod privacy;

@@ -18,6 +18,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::claims::Claims;
+use crate::invite;
 use crate::metrics::{Metrics, increment};
 use crate::settings::DeliveryPolicy;
 use crate::smtp::{Mailer, SendFailure, message_id_for};
@@ -93,9 +94,10 @@ impl EmailDelivery {
         let message_id = message_id_for(&email.idempotency_key);
         let message = templates::render(&email.template, Locale::from_tag(&email.locale), &email.payload)
             .map_err(|e| e.to_string())
-            .and_then(|rendered| {
+            .and_then(|rendered| Ok((rendered, invite::from_payload(&email.payload)?)))
+            .and_then(|(rendered, invite)| {
                 self.mailer
-                    .compose(&email.to_address, email.to_name.as_deref(), &message_id, rendered)
+                    .compose(&email.to_address, email.to_name.as_deref(), &message_id, rendered, invite)
                     .map_err(|e| e.to_string())
             });
         let outcome = match message {

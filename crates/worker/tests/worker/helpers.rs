@@ -100,17 +100,24 @@ pub async fn spawn_app_at(start: DateTime<Utc>, count: usize, adjust: impl Fn(&m
     for index in 0..count {
         let mut settings = fast_settings(&format!("test-{id}-{index}"));
         adjust(&mut settings);
-        let worker = Worker::build(&config, settings, clock.clone()).await.expect("worker builds");
-        queue.get_or_insert_with(|| worker.queue());
-        let (stop, stopped) = oneshot::channel();
-        let (metrics, health) = (worker.metrics(), worker.health_address());
-        let handle = tokio::spawn(worker.run_until(async move {
-            let _ = stopped.await;
-        }));
-        workers.push(RunningWorker { metrics, health, stop, handle });
+        let (worker, worker_queue) = start_worker(&config, settings, &clock).await;
+        queue.get_or_insert(worker_queue);
+        workers.push(worker);
     }
     let pool = helpdesk_core::db::connect(&config.database_url, 5).await.expect("test pool");
     TestApp { queue: queue.expect("at least one worker"), config, pool, smtp, clock, workers, database }
+}
+
+/// Builds and runs one worker until its `stop` is sent.
+async fn start_worker(config: &Config, settings: WorkerSettings, clock: &Clock) -> (RunningWorker, JobQueue) {
+    let worker = Worker::build(config, settings, clock.clone()).await.expect("worker builds");
+    let queue = worker.queue();
+    let (stop, stopped) = oneshot::channel();
+    let (metrics, health) = (worker.metrics(), worker.health_address());
+    let handle = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (RunningWorker { metrics, health, stop, handle }, queue)
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +208,24 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         self.total(&counter)
+    }
+
+    /// Stops every worker gracefully and starts as many new ones (new names) on the same
+    /// database, queues, SMTP server and clock: a deployment restarting its workers.
+    pub async fn restart_workers(&mut self, adjust: impl Fn(&mut WorkerSettings)) {
+        let count = self.workers.len();
+        for worker in self.workers.drain(..) {
+            let _ = worker.stop.send(());
+            let result =
+                tokio::time::timeout(Duration::from_secs(15), worker.handle).await.expect("worker stops in time");
+            result.expect("worker task").expect("worker exits cleanly");
+        }
+        for index in 0..count {
+            let mut settings = fast_settings(&format!("restarted-{}-{index}", Uuid::now_v7().simple()));
+            adjust(&mut settings);
+            let (worker, _) = start_worker(&self.config, settings, &self.clock).await;
+            self.workers.push(worker);
+        }
     }
 
     /// Stops the workers gracefully (asserting they exit cleanly), then deletes this test's Redis

@@ -8,6 +8,7 @@ mod delivery;
 mod fixtures;
 mod health;
 mod helpers;
+mod meetings;
 mod notifications;
 mod private_redis;
 mod reconcile;
