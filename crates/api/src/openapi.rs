@@ -25,6 +25,8 @@ use utoipa_actix_web::AppExt;
         (name = "users", description = "User administration"),
         (name = "tickets", description = "Tickets, conversation, lifecycle and SLA"),
         (name = "calendar", description = "Business calendar, closed days and SLA targets"),
+        (name = "reports", description = "SLA attainment against the policy's 85–95 % band"),
+        (name = "contact", description = "The public contact form and the commercial team's handling of it"),
         (name = "admin", description = "Operations views for administrators"),
     )
 )]

@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod passwords;
 pub mod rate_limit;
 pub mod redis_conn;
+pub mod reports;
 pub mod sla_store;
 pub mod ticket_timers;
 pub mod tickets;

@@ -11,6 +11,7 @@ use crate::sla_store::{SlaSnapshot, SlaStore};
 use crate::{CoreError, FieldError};
 use chrono::{DateTime, Utc};
 use helpdesk_domain::accounts::Role;
+use helpdesk_domain::attainment::Outcome;
 use helpdesk_domain::plans::{Category, MissingEntitlement};
 use helpdesk_domain::sla::{ClockEvent, ClockEventKind, ClockPhase, Metric, Severity, SlaClock, SlaExplanation};
 use helpdesk_domain::sla_projection::{self, MetricProjection, Projection};
@@ -1116,6 +1117,13 @@ pub struct TicketFilter {
     pub plan: Option<String>,
     pub breached: Option<bool>,
     pub at_risk: Option<bool>,
+    // Report tracing (issue 12): the SLA report's figures as lists. Opened in [from, to).
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// The metric's verdict at `now`, by the database's `sla_outcome` (the report's definition).
+    pub first_response: Option<helpdesk_domain::attainment::Outcome>,
+    pub resolution: Option<helpdesk_domain::attainment::Outcome>,
+    pub close_reason: Option<CloseReason>,
 }
 
 /// Tickets the caller may see, a page at a time. Customers see their organisation's only,
@@ -1149,6 +1157,11 @@ pub async fn list(
                  AND ($7::text IS NULL OR plan_code = $7)
                  AND ($8::bool IS NULL OR $8 = (status <> 'closed' AND (first_response_breached OR resolution_breached OR next_due_at <= $10)))
                  AND ($9::bool IS NULL OR $9 = (status <> 'closed' AND next_due_at > $10 AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10)))
+                 AND ($14::timestamptz IS NULL OR created_at >= $14)
+                 AND ($15::timestamptz IS NULL OR created_at < $15)
+                 AND ($16::text IS NULL OR sla_outcome(first_response_breached, first_response_due_at, first_response_met_at, close_reason, $10) = $16)
+                 AND ($17::text IS NULL OR sla_outcome(resolution_breached, resolution_due_at, resolution_met_at, close_reason, $10) = $17)
+                 AND ($18::text IS NULL OR close_reason = $18)
                  AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12))
                ORDER BY created_at DESC, id DESC
                LIMIT $13"#,
@@ -1164,7 +1177,12 @@ pub async fn list(
             now,
             after_at,
             after_id,
-            page.fetch_limit()
+            page.fetch_limit(),
+            filter.created_from,
+            filter.created_to,
+            filter.first_response.map(Outcome::as_str),
+            filter.resolution.map(Outcome::as_str),
+            filter.close_reason.map(CloseReason::as_str)
         )
         .fetch_all(pool)
         .await?,
@@ -1182,6 +1200,11 @@ pub async fn list(
                  AND ($7::text IS NULL OR plan_code = $7)
                  AND ($8::bool IS NULL OR $8 = (first_response_breached OR resolution_breached OR next_due_at <= $10))
                  AND ($9::bool IS NULL OR $9 = (next_due_at > $10 AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10)))
+                 AND ($14::timestamptz IS NULL OR created_at >= $14)
+                 AND ($15::timestamptz IS NULL OR created_at < $15)
+                 AND ($16::text IS NULL OR sla_outcome(first_response_breached, first_response_due_at, first_response_met_at, close_reason, $10) = $16)
+                 AND ($17::text IS NULL OR sla_outcome(resolution_breached, resolution_due_at, resolution_met_at, close_reason, $10) = $17)
+                 AND ($18::text IS NULL OR close_reason = $18)
                  AND ($11::timestamptz IS NULL OR (next_due_at, id) > ($11, $12))
                ORDER BY next_due_at, id
                LIMIT $13"#,
@@ -1197,7 +1220,12 @@ pub async fn list(
             now,
             after_at,
             after_id,
-            page.fetch_limit()
+            page.fetch_limit(),
+            filter.created_from,
+            filter.created_to,
+            filter.first_response.map(Outcome::as_str),
+            filter.resolution.map(Outcome::as_str),
+            filter.close_reason.map(CloseReason::as_str)
         )
         .fetch_all(pool)
         .await?,

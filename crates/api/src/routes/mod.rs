@@ -9,6 +9,7 @@ pub mod health;
 pub mod me;
 pub mod organizations;
 pub mod plans;
+pub mod reports;
 pub mod tickets;
 pub mod users;
 
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(calendar::set_opening_hours)
         .service(calendar::get_policy)
         .service(calendar::set_policy)
+        .service(reports::sla_report)
         .service(admin::list_outbox)
         .service(admin::retry_outbox);
 }
