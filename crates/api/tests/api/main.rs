@@ -11,5 +11,6 @@ mod health;
 mod helpers;
 mod openapi;
 mod organizations;
+mod reports;
 mod sessions;
 mod tickets;
