@@ -73,6 +73,12 @@ pub struct Config {
     pub auth_cache_ttl: std::time::Duration,
     pub auth_rate_limit: RateLimit,
     pub current_terms_version: String,
+    /// Where contact-form requests are e-mailed (the commercial team, R1).
+    pub commercial_email: String,
+    /// Contact-form submissions per client address and window.
+    pub contact_rate_limit: RateLimit,
+    /// The least time between serving the contact form and its submission: faster is a robot.
+    pub contact_min_fill_time: TimeDelta,
 }
 
 /// Variables that earlier versions read and this one does not, with where the setting went. A
@@ -174,6 +180,12 @@ impl Config {
                 window_seconds: u32::try_from(number("HELPDESK_AUTH_RATE_WINDOW_SECONDS", 60)?).unwrap_or(60),
             },
             current_terms_version: text("HELPDESK_TERMS_VERSION", "2026-01"),
+            commercial_email: text("HELPDESK_COMMERCIAL_EMAIL", "comercial@kadix.com.br"),
+            contact_rate_limit: RateLimit {
+                max: u32::try_from(number("HELPDESK_CONTACT_RATE_LIMIT", 5)?).unwrap_or(5),
+                window_seconds: u32::try_from(number("HELPDESK_CONTACT_RATE_WINDOW_SECONDS", 3600)?).unwrap_or(3600),
+            },
+            contact_min_fill_time: TimeDelta::seconds(number("HELPDESK_CONTACT_MIN_FILL_SECONDS", 3)?),
         })
     }
 }

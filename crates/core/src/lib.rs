@@ -7,6 +7,7 @@ pub mod audit;
 pub mod calendar_admin;
 pub mod clock;
 pub mod config;
+pub mod contact;
 pub mod db;
 pub mod email_admin;
 pub mod error;

@@ -28,6 +28,8 @@ pub mod templates {
     pub const TICKET_REMINDER: &str = "ticket_reminder";
     pub const SLA_AT_RISK: &str = "sla_at_risk";
     pub const SLA_BREACHED: &str = "sla_breached";
+    pub const CONTACT_REQUEST: &str = "contact_request";
+    pub const CONTACT_ANSWER: &str = "contact_answer";
     pub const ALL: &[&str] = &[
         WELCOME,
         PASSWORD_RESET,
@@ -40,6 +42,8 @@ pub mod templates {
         TICKET_REMINDER,
         SLA_AT_RISK,
         SLA_BREACHED,
+        CONTACT_REQUEST,
+        CONTACT_ANSWER,
     ];
 }
 

@@ -64,6 +64,8 @@ static TEMPLATES: &[Template] = &[
     template!("ticket_reminder"),
     template!("sla_at_risk"),
     template!("sla_breached"),
+    template!("contact_request"),
+    template!("contact_answer"),
 ];
 
 /// An e-mail ready to send.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod calendar;
+pub mod contact;
 pub mod dto;
 pub mod health;
 pub mod me;
@@ -55,6 +56,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(calendar::get_policy)
         .service(calendar::set_policy)
         .service(reports::sla_report)
+        .service(contact::contact_form)
+        .service(contact::submit_contact)
+        .service(contact::list_contact_requests)
+        .service(contact::get_contact_request)
+        .service(contact::answer_contact_request)
+        .service(contact::close_contact_request)
         .service(admin::list_outbox)
         .service(admin::retry_outbox);
 }

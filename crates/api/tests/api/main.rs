@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod binary;
 mod calendar;
+mod contact;
 mod errors;
 mod health;
 mod helpers;
