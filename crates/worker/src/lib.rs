@@ -3,6 +3,7 @@
 //! configuration and signals; everything else is here so the integration tests run the real
 //! worker in-process.
 
+pub mod contact_retention;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+use crate::contact_retention::{ContactRetention, prune_contact_requests};
 use crate::health::HealthState;
 use crate::jobs::email::{EmailDelivery, deliver_email};
 use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
@@ -119,8 +121,19 @@ impl Worker {
             metrics: metrics.clone(),
             last_vacuum: Arc::default(),
         };
+        let contact_retention = ContactRetention {
+            pool: pool.clone(),
+            clock: reconciler.clock.clone(),
+            keep_for: settings.contact_retention,
+            batch: 1000,
+        };
         let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
-        let monitor = register_workers(&config.redis_prefix, redis.clone(), &settings, delivery, timers, reconciler);
+        let monitor = register_workers(
+            &config.redis_prefix,
+            redis.clone(),
+            &settings,
+            Jobs { delivery, timers, reconciler, contact_retention },
+        );
         let outbox_notifications = settings.outbox_notifications.then(|| pool.clone());
         let health_state = HealthState { pool, redis, metrics: metrics.clone() };
         Ok(Self {
@@ -184,14 +197,23 @@ impl Worker {
     }
 }
 
+/// What the registered workers run.
+struct Jobs {
+    delivery: EmailDelivery,
+    timers: TicketTimers,
+    reconciler: Reconciler,
+    contact_retention: ContactRetention,
+}
+
 fn register_workers(
     prefix: &str,
     redis: redis::aio::ConnectionManager,
     settings: &WorkerSettings,
-    delivery: EmailDelivery,
-    timers: TicketTimers,
-    reconciler: Reconciler,
+    jobs: Jobs,
 ) -> Monitor {
+    let Jobs { delivery, timers, reconciler, contact_retention } = jobs;
+    let retention_worker = format!("retention-{}", settings.name);
+    let retention_interval = settings.retention_interval;
     // `lock_tasks(false)`: apalis-redis's task lock removes each started task from the queue's
     // ready list with an LREM, which scans the whole list, so a backlog of N jobs costs O(N²):
     // with 100,000 queued, 1.9 ms of Redis time per job, and Redis at 80 % of a core while the
@@ -240,6 +262,12 @@ fn register_workers(
                 .backend(CronScheduler::new(EveryInterval::new(reconcile_interval)))
                 .data(reconciler.clone())
                 .build(reconcile)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(retention_worker.as_str())
+                .backend(CronScheduler::new(EveryInterval::new(retention_interval)))
+                .data(contact_retention.clone())
+                .build(prune_contact_requests)
         })
         // A worker stops when its backend fails (Redis unreachable). Restart it, pausing first
         // (see `pause_before_restart`) so an outage does not become a busy loop.

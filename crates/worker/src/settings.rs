@@ -71,6 +71,10 @@ pub struct WorkerSettings {
     /// Schedule ticket timers as PostgreSQL announces ticket changes (the fast path); the
     /// reconciler's sweep runs them within its interval either way.
     pub ticket_notifications: bool,
+    /// Contact requests older than this are deleted (R14).
+    pub contact_retention: TimeDelta,
+    /// How often retention jobs run (also once at start-up).
+    pub retention_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -92,6 +96,8 @@ impl Default for WorkerSettings {
             delivery: DeliveryPolicy::default(),
             outbox_notifications: true,
             ticket_notifications: true,
+            contact_retention: TimeDelta::days(365),
+            retention_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -106,7 +112,8 @@ pub struct SettingsError {
 impl WorkerSettings {
     /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
     /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY` and
-    /// `HELPDESK_TIMER_CONCURRENCY` when set.
+    /// `HELPDESK_TIMER_CONCURRENCY`, `HELPDESK_CONTACT_RETENTION_DAYS` and
+    /// `HELPDESK_RETENTION_INTERVAL_SECONDS` when set.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let number = |name: &'static str| -> Result<Option<u64>, SettingsError> {
@@ -133,6 +140,12 @@ impl WorkerSettings {
         }
         if let Some(count) = number("HELPDESK_TIMER_CONCURRENCY")? {
             settings.timer_concurrency = usize::try_from(count).unwrap_or(settings.timer_concurrency);
+        }
+        if let Some(days) = number("HELPDESK_CONTACT_RETENTION_DAYS")? {
+            settings.contact_retention = TimeDelta::days(i64::try_from(days).unwrap_or(i64::MAX).min(100_000));
+        }
+        if let Some(seconds) = number("HELPDESK_RETENTION_INTERVAL_SECONDS")? {
+            settings.retention_interval = Duration::from_secs(seconds);
         }
         Ok(settings)
     }
