@@ -2,7 +2,7 @@
 //! real ticket API and the real timer operation (auto-close), with the app's clock under the
 //! test's control. São Paulo is UTC−3: 09:00 local is 12:00Z.
 use crate::helpers::*;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::ticket_timers;
 use reqwest::StatusCode;
@@ -64,6 +64,9 @@ struct Known {
     resolution: &'static str,
     auto_closed: bool,
 }
+
+/// What puts a ticket in a group.
+type KeyOf = Box<dyn Fn(&Known) -> String>;
 
 /// The expected row of each group: (tickets, auto_closed, [fr met, breached, abandoned, pending], [res …]).
 type Figures = (u64, u64, [u64; 4], [u64; 4]);
@@ -225,7 +228,7 @@ async fn seeded_month() -> Month {
 #[tokio::test]
 async fn a_seeded_month_gives_the_expected_figures_per_group_and_each_figure_lists_its_tickets() {
     let Month { app, agent_token, known, .. } = seeded_month().await;
-    let groupings: [(&str, Box<dyn Fn(&Known) -> String>); 5] = [
+    let groupings: [(&str, KeyOf); 5] = [
         ("plan", Box::new(|k| k.plan.to_owned())),
         ("severity", Box::new(|k| k.severity.to_owned())),
         ("agent", Box::new(|k| k.agent.clone().unwrap_or_else(|| "unassigned".into()))),
