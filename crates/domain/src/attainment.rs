@@ -4,7 +4,8 @@
 //! The verdict restates the single definition of "breached" (`Ticket::breached_at` in
 //! `helpdesk-core`): the stored flag, or a running due instant that has passed. The SQL function
 //! `sla_outcome` (migration `20261203000200`) is its copy in the database; the report and the
-//! ticket list's filters both call it, and a test compares both with this function.
+//! ticket list's filters both call it, and an API test (`reports::the_sql_verdict_matches_…`)
+//! compares the two over every input shape.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

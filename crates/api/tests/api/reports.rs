@@ -383,3 +383,34 @@ async fn bad_report_queries_name_the_parameter() {
     )
     .await;
 }
+
+/// The database's `sla_outcome` and the domain's `Outcome::of` are one definition written twice;
+/// every combination of their inputs must agree.
+#[tokio::test]
+async fn the_sql_verdict_matches_the_domain_verdict_for_every_input_shape() {
+    use helpdesk_domain::attainment::Outcome;
+    let app = spawn_app().await;
+    let now = at("2026-11-10T12:00:00Z");
+    let instants = [None, Some(at("2026-11-10T11:00:00Z")), Some(now), Some(at("2026-11-10T13:00:00Z"))];
+    for flag in [false, true] {
+        for due in instants {
+            for met in instants {
+                for reason in [None, Some("resolved"), Some("auto_closed")] {
+                    let sql: String = sqlx::query_scalar!(
+                        r#"SELECT sla_outcome($1, $2, $3, $4, $5) AS "outcome!""#,
+                        flag,
+                        due,
+                        met,
+                        reason,
+                        now
+                    )
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    let domain = Outcome::of(flag, due, met, reason == Some("auto_closed"), now);
+                    assert_eq!(sql, domain.as_str(), "flag {flag}, due {due:?}, met {met:?}, reason {reason:?}");
+                }
+            }
+        }
+    }
+}
