@@ -28,6 +28,8 @@ use utoipa_actix_web::AppExt;
         (name = "tickets", description = "Tickets, conversation, lifecycle and SLA"),
         (name = "calendar", description = "Business calendar, closed days and SLA targets"),
         (name = "meetings", description = "Consultancy meetings: consultants, free slots, booking, reschedule, cancel"),
+        (name = "reports", description = "SLA attainment against the policy's 85–95 % band"),
+        (name = "contact", description = "The public contact form and the commercial team's handling of it"),
         (name = "admin", description = "Operations views for administrators"),
         (name = "privacy", description = "LGPD: personal-data export, anonymisation, terms acceptance"),
         (name = "audit", description = "Who read or changed personal data, and privileged actions"),

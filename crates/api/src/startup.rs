@@ -14,6 +14,7 @@ use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::{Compress, Condition, DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, get, web};
+use helpdesk_core::contact::FormTokens;
 use helpdesk_core::rate_limit::RateLimiter;
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::tokens::TokenKeys;
@@ -67,6 +68,7 @@ impl Application {
             auth_cache,
             keys: TokenKeys::from_config(&config),
             limiter: RateLimiter::new(redis.clone(), &config.redis_prefix),
+            contact_forms: FormTokens::new(redis.clone(), &config.redis_prefix),
             pool,
             redis,
             clock,

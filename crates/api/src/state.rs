@@ -2,6 +2,7 @@
 
 use crate::auth_cache::AuthCache;
 use crate::metrics::Metrics;
+use helpdesk_core::contact::FormTokens;
 use helpdesk_core::rate_limit::RateLimiter;
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::tokens::TokenKeys;
@@ -22,4 +23,6 @@ pub struct AppState {
     /// Calendar and SLA policy versions, cached per process (they never change once written).
     pub sla: SlaStore,
     pub auth_cache: AuthCache,
+    /// The contact form's one-time tokens (when each form was served).
+    pub contact_forms: FormTokens,
 }

@@ -85,6 +85,12 @@ pub struct Config {
     /// The video-call link of a meeting (R13): `{room}` is replaced with a random room name made
     /// at booking, which the meeting keeps across reschedules.
     pub meeting_url_template: String,
+    /// Where contact-form requests are e-mailed (the commercial team, R1).
+    pub commercial_email: String,
+    /// Contact-form submissions per client address and window.
+    pub contact_rate_limit: RateLimit,
+    /// The least time between serving the contact form and its submission: faster is a robot.
+    pub contact_min_fill_time: TimeDelta,
 }
 
 /// Variables that earlier versions read and this one does not, with where the setting went. A
@@ -200,6 +206,12 @@ impl Config {
                 "HELPDESK_MEETING_URL_TEMPLATE",
                 "https://meet.jit.si/kadix-{room}",
             ))?,
+            commercial_email: text("HELPDESK_COMMERCIAL_EMAIL", "comercial@kadix.com.br"),
+            contact_rate_limit: RateLimit {
+                max: u32::try_from(number("HELPDESK_CONTACT_RATE_LIMIT", 5)?).unwrap_or(5),
+                window_seconds: u32::try_from(number("HELPDESK_CONTACT_RATE_WINDOW_SECONDS", 3600)?).unwrap_or(3600),
+            },
+            contact_min_fill_time: TimeDelta::seconds(number("HELPDESK_CONTACT_MIN_FILL_SECONDS", 3)?),
         })
     }
 }

@@ -32,6 +32,8 @@ pub mod templates {
     pub const MEETING_UPDATED: &str = "meeting_updated";
     pub const MEETING_CANCELLED: &str = "meeting_cancelled";
     pub const MEETING_REMINDER: &str = "meeting_reminder";
+    pub const CONTACT_REQUEST: &str = "contact_request";
+    pub const CONTACT_ANSWER: &str = "contact_answer";
     pub const ALL: &[&str] = &[
         WELCOME,
         PASSWORD_RESET,
@@ -48,6 +50,8 @@ pub mod templates {
         MEETING_UPDATED,
         MEETING_CANCELLED,
         MEETING_REMINDER,
+        CONTACT_REQUEST,
+        CONTACT_ANSWER,
     ];
 }
 

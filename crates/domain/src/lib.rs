@@ -2,7 +2,9 @@
 //! business time and the SLA clock are counted. Every other crate calls into this one.
 
 pub mod accounts;
+pub mod attainment;
 pub mod calendar;
+pub mod contact;
 pub mod holidays;
 pub mod meetings;
 pub mod plans;

@@ -4,6 +4,7 @@
 //! worker in-process.
 
 pub mod claims;
+pub mod contact_retention;
 pub mod health;
 pub mod invite;
 pub mod jobs;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::claims::Claims;
+use crate::contact_retention::ContactRetention;
 use crate::health::HealthState;
 use crate::jobs::email::EmailDelivery;
 use crate::jobs::ticket_timer::TicketTimers;
@@ -141,6 +143,12 @@ impl Worker {
             metrics: metrics.clone(),
             rounds: Default::default(),
         };
+        let contact_retention = ContactRetention {
+            pool: pool.clone(),
+            clock: reconciler.clock.clone(),
+            keep_for: settings.contact_retention,
+            batch: 1000,
+        };
         let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
         let outbox_notifications = settings.outbox_notifications.then(|| pool.clone());
         let queues: Arc<[QueueSpec]> = queues::registry().into();
@@ -157,6 +165,7 @@ impl Worker {
             timers,
             reconciler: reconciler.clone(),
             retention,
+            contact_retention,
         };
         let monitor = queues
             .iter()

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub timer_jobs: QueueCounters,
     pub reconcile_jobs: QueueCounters,
     pub retention_jobs: QueueCounters,
+    pub contact_retention_jobs: QueueCounters,
     pub emails_sent: AtomicU64,
     /// E-mails given up on (5xx, unknown template, attempts exhausted).
     pub emails_failed: AtomicU64,

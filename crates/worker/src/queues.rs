@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, Job, JobQueue, TicketTimer};
 use std::time::Duration;
 
+use crate::contact_retention::{ContactRetention, prune_contact_requests};
 use crate::jobs::email::{EmailDelivery, deliver_email};
 use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
 use crate::metrics::{Metrics, QueueCounters};
@@ -29,6 +30,7 @@ pub struct Consumers {
     pub timers: TicketTimers,
     pub reconciler: Reconciler,
     pub retention: Retention,
+    pub contact_retention: ContactRetention,
 }
 
 /// One queue the worker consumes.
@@ -157,6 +159,22 @@ pub fn registry() -> Vec<QueueSpec> {
                         .backend(CronScheduler::new(EveryInterval::new(interval)))
                         .data(retention.clone())
                         .build(retention::prune)
+                })
+            },
+        },
+        QueueSpec {
+            label: "contact-retention",
+            counters: |metrics| &metrics.contact_retention_jobs,
+            storage: None,
+            register: |monitor, consumers| {
+                let name = format!("contact-retention-{}", consumers.settings.name);
+                let (interval, retention) =
+                    (consumers.settings.retention_interval, consumers.contact_retention.clone());
+                monitor.register(move |_| {
+                    WorkerBuilder::new(name.as_str())
+                        .backend(CronScheduler::new(EveryInterval::new(interval)))
+                        .data(retention.clone())
+                        .build(prune_contact_requests)
                 })
             },
         },

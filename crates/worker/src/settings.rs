@@ -80,6 +80,8 @@ pub struct WorkerSettings {
     pub retention_interval: Duration,
     /// Rows deleted per retention transaction.
     pub retention_batch: i64,
+    /// Contact requests older than this are deleted (R14).
+    pub contact_retention: TimeDelta,
 }
 
 impl Default for WorkerSettings {
@@ -104,6 +106,7 @@ impl Default for WorkerSettings {
             retention: RetentionPeriods::default(),
             retention_interval: Duration::from_secs(60 * 60),
             retention_batch: 5000,
+            contact_retention: TimeDelta::days(365),
         }
     }
 }
@@ -119,7 +122,7 @@ impl WorkerSettings {
     /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
     /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY`, `HELPDESK_TIMER_CONCURRENCY`,
     /// `HELPDESK_EMAIL_LEASE_SECONDS`, `HELPDESK_AUDIT_RETENTION_DAYS`,
-    /// `HELPDESK_SESSION_RETENTION_DAYS` and `HELPDESK_RETENTION_INTERVAL_SECONDS` when set.
+    /// `HELPDESK_SESSION_RETENTION_DAYS`, `HELPDESK_CONTACT_RETENTION_DAYS` and `HELPDESK_RETENTION_INTERVAL_SECONDS` when set.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let number = |name: &'static str| -> Result<Option<u64>, SettingsError> {
@@ -155,6 +158,9 @@ impl WorkerSettings {
         }
         if let Some(days) = number("HELPDESK_SESSION_RETENTION_DAYS")? {
             settings.retention.ended_sessions = days_delta(days);
+        }
+        if let Some(days) = number("HELPDESK_CONTACT_RETENTION_DAYS")? {
+            settings.contact_retention = TimeDelta::days(i64::try_from(days).unwrap_or(i64::MAX).min(100_000));
         }
         if let Some(seconds) = number("HELPDESK_RETENTION_INTERVAL_SECONDS")? {
             settings.retention_interval = Duration::from_secs(seconds);

@@ -68,6 +68,8 @@ static TEMPLATES: &[Template] = &[
     template!("meeting_updated"),
     template!("meeting_cancelled"),
     template!("meeting_reminder"),
+    template!("contact_request"),
+    template!("contact_answer"),
 ];
 
 /// An e-mail ready to send.

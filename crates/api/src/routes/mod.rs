@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod consultants;
+pub mod contact;
 pub mod dto;
 pub mod health;
 pub mod me;
@@ -13,6 +14,7 @@ pub mod meetings;
 pub mod organizations;
 pub mod plans;
 pub mod privacy;
+pub mod reports;
 pub mod tickets;
 pub mod users;
 
@@ -78,6 +80,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(meetings::get_meeting)
         .service(meetings::reschedule_meeting)
         .service(meetings::cancel_meeting)
+        .service(reports::sla_report)
+        .service(contact::contact_form)
+        .service(contact::submit_contact)
+        .service(contact::list_contact_requests)
+        .service(contact::get_contact_request)
+        .service(contact::answer_contact_request)
+        .service(contact::close_contact_request)
         .service(admin::list_outbox)
         .service(admin::retry_outbox);
 }

@@ -12,6 +12,7 @@ use helpdesk_core::pagination::PageRequest;
 use helpdesk_core::tickets::{
     self, Message, NewMessage, NewTicket, Sort, Ticket, TicketFilter, TicketUpdate, TimelineEvent,
 };
+use helpdesk_domain::attainment::Outcome;
 use helpdesk_domain::plans::Category;
 use helpdesk_domain::sla::{ClockMode, ClockPhase, MetricExplanation, Severity, SlaExplanation};
 use helpdesk_domain::tickets::{CloseReason, Source, Status};
@@ -389,6 +390,18 @@ pub struct TicketQuery {
     pub source: Option<Source>,
     pub breached: Option<bool>,
     pub at_risk: Option<bool>,
+    /// Opened at or after this instant (the SLA report's period start).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Opened before this instant (exclusive; the SLA report's period end).
+    pub created_to: Option<DateTime<Utc>>,
+    /// The first-response verdict now, as the SLA report counts it: `met`, `breached`, `abandoned`, `pending`.
+    #[param(value_type = Option<String>, example = "breached")]
+    pub first_response: Option<Outcome>,
+    /// The resolution verdict now, as the SLA report counts it: `met`, `breached`, `abandoned`, `pending`.
+    #[param(value_type = Option<String>, example = "met")]
+    pub resolution: Option<Outcome>,
+    #[param(value_type = Option<String>, example = "auto_closed")]
+    pub close_reason: Option<CloseReason>,
     /// `created` (newest first, default) or `due` (unresolved tickets, soonest due first).
     pub sort: Option<String>,
     #[param(minimum = 1, maximum = 100)]
@@ -470,6 +483,11 @@ pub async fn list_tickets(
         source: q.source,
         breached: q.breached,
         at_risk: q.at_risk,
+        created_from: q.created_from,
+        created_to: q.created_to,
+        first_response: q.first_response,
+        resolution: q.resolution,
+        close_reason: q.close_reason,
     };
     let now = state.clock.now();
     let (items, next_cursor) =

@@ -15,9 +15,10 @@ use crate::accounts::Caller;
 use crate::pagination::PageRequest;
 use crate::sla_store::SlaStore;
 use chrono::{DateTime, Utc};
+use helpdesk_domain::attainment::Outcome;
 use helpdesk_domain::plans::Category;
 use helpdesk_domain::sla::{Severity, SlaClock, SlaExplanation};
-use helpdesk_domain::tickets::{Source, Status, Ticket};
+use helpdesk_domain::tickets::{CloseReason, Source, Status, Ticket};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -42,6 +43,13 @@ pub struct TicketFilter {
     pub source: Option<Source>,
     pub breached: Option<bool>,
     pub at_risk: Option<bool>,
+    /// Report tracing (R10): the SLA report's figures as lists. Opened in `[from, to)`.
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// The metric's verdict at `now`, by the database's `sla_outcome` (the report's definition).
+    pub first_response: Option<Outcome>,
+    pub resolution: Option<Outcome>,
+    pub close_reason: Option<CloseReason>,
 }
 
 /// Tickets the caller may see, a page at a time. Customers see their organisation's only,
@@ -77,6 +85,11 @@ pub async fn list(
                                                 AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10) IS TRUE))
                  AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12))
                  AND ($14::text IS NULL OR source = $14)
+                 AND ($15::timestamptz IS NULL OR created_at >= $15)
+                 AND ($16::timestamptz IS NULL OR created_at < $16)
+                 AND ($17::text IS NULL OR sla_outcome(first_response_breached, first_response_due_at, first_response_met_at, close_reason, $10) = $17)
+                 AND ($18::text IS NULL OR sla_outcome(resolution_breached, resolution_due_at, resolution_met_at, close_reason, $10) = $18)
+                 AND ($19::text IS NULL OR close_reason = $19)
                ORDER BY created_at DESC, id DESC
                LIMIT $13"#,
             filter.organization_id,
@@ -92,7 +105,12 @@ pub async fn list(
             after_at,
             after_id,
             page.fetch_limit(),
-            source
+            source,
+            filter.created_from,
+            filter.created_to,
+            filter.first_response.map(Outcome::as_str),
+            filter.resolution.map(Outcome::as_str),
+            filter.close_reason.map(CloseReason::as_str)
         )
         .fetch_all(&mut *conn)
         .await?,
@@ -111,6 +129,11 @@ pub async fn list(
                                                 AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10) IS TRUE))
                  AND ($11::timestamptz IS NULL OR (next_due_at, id) > ($11, $12))
                  AND ($14::text IS NULL OR source = $14)
+                 AND ($15::timestamptz IS NULL OR created_at >= $15)
+                 AND ($16::timestamptz IS NULL OR created_at < $16)
+                 AND ($17::text IS NULL OR sla_outcome(first_response_breached, first_response_due_at, first_response_met_at, close_reason, $10) = $17)
+                 AND ($18::text IS NULL OR sla_outcome(resolution_breached, resolution_due_at, resolution_met_at, close_reason, $10) = $18)
+                 AND ($19::text IS NULL OR close_reason = $19)
                ORDER BY next_due_at, id
                LIMIT $13"#,
             filter.organization_id,
@@ -126,7 +149,12 @@ pub async fn list(
             after_at,
             after_id,
             page.fetch_limit(),
-            source
+            source,
+            filter.created_from,
+            filter.created_to,
+            filter.first_response.map(Outcome::as_str),
+            filter.resolution.map(Outcome::as_str),
+            filter.close_reason.map(CloseReason::as_str)
         )
         .fetch_all(&mut *conn)
         .await?,
