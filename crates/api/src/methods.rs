@@ -113,7 +113,7 @@ mod tests {
             known.allowed(path).map(|methods| methods.iter().map(Method::as_str).collect::<Vec<_>>().join(","))
         };
         assert_eq!(allowed("/v1/tickets").as_deref(), Some("GET,HEAD,POST,OPTIONS"));
-        assert_eq!(allowed("/v1/me").as_deref(), Some("GET,HEAD,PATCH,OPTIONS"));
+        assert_eq!(allowed("/v1/me").as_deref(), Some("GET,HEAD,PATCH,DELETE,OPTIONS"));
         assert_eq!(allowed("/v1/nothing"), None);
     }
 }

@@ -19,7 +19,7 @@ async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
     assert!(body["detail"].as_str().unwrap().starts_with("PUT is not allowed on /v1/tickets"), "{body}");
 
     let trace = app.client.request(Method::TRACE, app.url("/v1/me")).send().await.unwrap();
-    assert_eq!(allow_of(&trace), ["GET", "HEAD", "PATCH", "OPTIONS"]);
+    assert_eq!(allow_of(&trace), ["GET", "HEAD", "PATCH", "DELETE", "OPTIONS"]);
     assert_problem(trace, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
     // Templated paths too, whatever the id.

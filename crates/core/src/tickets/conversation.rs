@@ -7,6 +7,7 @@ use crate::CoreError;
 use crate::accounts::Caller;
 use crate::sla_store::SlaStore;
 use chrono::{DateTime, Utc};
+use helpdesk_domain::tickets::aggregate::Reply;
 use helpdesk_domain::tickets::{Status, Ticket};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -54,7 +55,17 @@ pub async fn post_message(
         created_at: now,
     };
     change
-        .reply(&rules, (caller.user_id, caller.role), message.id, &message.body, input.internal, input.then_status, now)
+        .reply(
+            &rules,
+            (caller.user_id, caller.role),
+            Reply {
+                message_id: message.id,
+                body: &message.body,
+                internal: input.internal,
+                then_status: input.then_status,
+            },
+            now,
+        )
         .map_err(|e| command_error(id, e))?;
     sqlx::query!(
         "INSERT INTO ticket_messages (id, ticket_id, author_id, body, internal, created_at) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -82,6 +82,17 @@ pub struct Notification {
     pub notice: Notice,
 }
 
+/// A message added to the ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    pub message_id: Uuid,
+    pub body: &'a str,
+    /// Staff only: a note customers never see.
+    pub internal: bool,
+    /// Staff only: the status the ticket moves to with the reply.
+    pub then_status: Option<Status>,
+}
+
 /// Who opens a ticket (issue 14: three ways in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opener {
@@ -277,13 +288,11 @@ impl TicketChange {
         &mut self,
         rules: &SlaSnapshot,
         author: (Uuid, Role),
-        message_id: Uuid,
-        body: &str,
-        internal: bool,
-        then_status: Option<Status>,
+        reply: Reply<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), CommandError> {
         let (user, role) = author;
+        let Reply { message_id, body, internal, then_status } = reply;
         let effect = rules::reply(self.ticket.status, role, internal, then_status)?;
         self.log(
             Some(user),
