@@ -62,32 +62,17 @@ pub fn add_to(document: &mut utoipa::openapi::OpenApi) {
         }
         components.responses.insert(name.to_owned(), RefOr::T(response.build()));
     }
-    for (path, item) in document.paths.paths.iter_mut() {
-        let health = path.starts_with("/health/");
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.patch,
-            &mut item.delete,
-            &mut item.head,
-            &mut item.options,
-            &mut item.trace,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            for status in statuses_of(operation, health) {
-                if let Some((_, name, _)) = SHARED.iter().find(|(s, _, _)| *s == status) {
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
-                }
+    for_each_operation(document, |path, operation| {
+        for status in statuses_of(operation, path.starts_with("/health/")) {
+            if let Some((_, name, _)) = SHARED.iter().find(|(s, _, _)| *s == status) {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
             }
         }
-    }
+    });
 }
 
 /// The shared statuses `operation` can answer, from what it declares.
@@ -114,4 +99,47 @@ fn statuses_of(operation: &Operation, health: bool) -> Vec<&'static str> {
         }
     }
     statuses
+}
+
+/// Adds `note` to the description of `operation`'s `status` answer, creating that answer (a
+/// problem+json, described like the shared one) when the operation has none of its own.
+pub fn add_note(operation: &mut Operation, status: &str, note: &str) {
+    let shared = SHARED.iter().find(|(s, _, _)| *s == status).map_or("", |(_, _, description)| description);
+    let joined = |before: &str| if before.is_empty() { note.to_owned() } else { format!("{before} Also {note}") };
+    let entry = operation.responses.responses.entry(status.to_owned());
+    match entry {
+        std::collections::btree_map::Entry::Occupied(mut existing) => match existing.get_mut() {
+            RefOr::T(response) => response.description = joined(&response.description),
+            reference @ RefOr::Ref(_) => *reference = RefOr::T(problem_response(&joined(shared))),
+        },
+        std::collections::btree_map::Entry::Vacant(vacant) => {
+            vacant.insert(RefOr::T(problem_response(&joined(shared))));
+        }
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+    ResponseBuilder::new().description(description).content(PROBLEM_JSON, problem).build()
+}
+
+/// Every operation of the document with its path, for modifiers that act on each.
+pub fn for_each_operation(document: &mut utoipa::openapi::OpenApi, mut act: impl FnMut(&str, &mut Operation)) {
+    for (path, item) in document.paths.paths.iter_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            act(path, operation);
+        }
+    }
 }

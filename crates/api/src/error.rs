@@ -128,6 +128,9 @@ impl ApiError {
                     Problem::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
                 }
                 CoreError::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail.clone()),
+                CoreError::PreconditionFailed(_) => {
+                    Problem::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", error.to_string())
+                }
                 CoreError::RateLimited { retry_after_seconds } => Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",

@@ -23,6 +23,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
         let bytes = web::Bytes::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::bad_request(
@@ -39,6 +40,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                 ),
                 status => ApiError::bad_request(status, "bad_request", e.to_string()),
             })?;
+            crate::idempotency::note_body(&req, &bytes);
             parse(&bytes).map(Json)
         })
     }

@@ -39,8 +39,9 @@ async fn serve() -> anyhow::Result<()> {
     // Listen for signals before anything else, so one that arrives during start-up still stops
     // the process cleanly instead of killing it half-way through a migration.
     let mut shutdown = Box::pin(shutdown_signal()?);
+    let clock = config.clock();
     let app = tokio::select! {
-        app = Application::build(config, Clock::system()) => app?,
+        app = Application::build(config, clock) => app?,
         () = &mut shutdown => {
             tracing::info!("stopped during start-up");
             return Ok(());

@@ -28,11 +28,13 @@ use utoipa_actix_web::AppExt;
         (name = "tickets", description = "Tickets, conversation, lifecycle and SLA"),
         (name = "calendar", description = "Business calendar, closed days and SLA targets"),
         (name = "meetings", description = "Consultancy meetings: consultants, free slots, booking, reschedule, cancel"),
+        (name = "monitoring", description = "Uptime monitors, incidents with their alerts, maintenance windows"),
         (name = "reports", description = "SLA attainment against the policy's 85–95 % band"),
         (name = "contact", description = "The public contact form and the commercial team's handling of it"),
         (name = "admin", description = "Operations views for administrators"),
         (name = "privacy", description = "LGPD: personal-data export, anonymisation, terms acceptance"),
         (name = "audit", description = "Who read or changed personal data, and privileged actions"),
+        (name = "webhooks", description = "Webhook subscriptions, deliveries and replays; the events themselves are under `webhooks`"),
     )
 )]
 struct ApiDoc;
@@ -53,8 +55,14 @@ impl Modify for BearerAuth {
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut api) =
         App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::configure).split_for_parts();
+    crate::common_responses::for_each_operation(&mut api, |_, operation| {
+        let id = operation.operation_id.clone().unwrap_or_default();
+        crate::idempotency::document(&id, operation);
+        crate::preconditions::document(&id, operation);
+    });
     crate::common_responses::add_to(&mut api);
     add_ticket_links(&mut api);
+    crate::webhook_docs::add_to(&mut api);
     api
 }
 

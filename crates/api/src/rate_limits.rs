@@ -23,7 +23,7 @@ pub async fn per_caller(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     if let (Some(state), Some(caller)) = (state, resolved_caller(req.request())) {
         let subject = format!("user:{}", caller.user_id);
-        match state.limiter.hit("api", &subject, &state.config.api_rate_limit).await {
+        match state.limiter.hit_reserving("api", &subject, &state.config.api_rate_limit).await {
             Ok(quota) => {
                 req.extensions_mut().insert(quota);
             }

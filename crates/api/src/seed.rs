@@ -53,7 +53,10 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
     for (plan, org_name) in
         [("essencial", "Demo Essencial Ltda"), ("pro", "Demo Pro Ltda"), ("premium", "Demo Premium Ltda")]
     {
-        let org = match in_tx(pool, async |c| organizations::create_organization(c, &actor, org_name, now).await).await
+        let org = match helpdesk_core::db::in_tx(pool, async |c| {
+            organizations::create_organization(c, &actor, org_name, now).await
+        })
+        .await
         {
             Ok(org) => org,
             Err(CoreError::Conflict { .. }) => {
@@ -67,7 +70,7 @@ pub async fn seed_demo(pool: &PgPool, clock: &Clock, terms_version: &str) -> Res
             Err(e) => return Err(e),
         };
         let starts_on = local_today(pool, now).await?;
-        let contract = in_tx(pool, async |c| {
+        let contract = helpdesk_core::db::in_tx(pool, async |c| {
             organizations::create_contract(
                 c,
                 &actor,
@@ -128,15 +131,4 @@ async fn sqlx_admin_id(pool: &PgPool, email: &str) -> Result<uuid::Uuid, CoreErr
     )
     .await?;
     users.into_iter().find(|u| u.email == email).map(|u| u.id).ok_or(CoreError::NotFound("demo admin"))
-}
-
-/// Runs operations in a committed transaction of their own.
-async fn in_tx<T>(
-    pool: &sqlx::PgPool,
-    operations: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, CoreError>,
-) -> Result<T, CoreError> {
-    let mut tx = pool.begin().await?;
-    let out = operations(&mut tx).await?;
-    tx.commit().await?;
-    Ok(out)
 }

@@ -11,10 +11,7 @@ pub async fn in_tx<T>(
     pool: &PgPool,
     operations: impl AsyncFnOnce(&mut PgConnection) -> Result<T, CoreError>,
 ) -> Result<T, ApiError> {
-    let mut tx = pool.begin().await.map_err(CoreError::from)?;
-    let out = operations(&mut tx).await?;
-    tx.commit().await.map_err(CoreError::from)?;
-    Ok(out)
+    Ok(helpdesk_core::db::in_tx(pool, operations).await?)
 }
 
 /// Runs reads on one pooled connection, outside any transaction.

@@ -6,17 +6,25 @@ use std::sync::{Arc, Mutex, PoisonError};
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
     manual: Option<Arc<Mutex<DateTime<Utc>>>>,
+    /// Added to the wall clock: a whole process running ahead of time, which is how the system
+    /// tests let the real worker binary reach R8's reminder and auto-close without waiting days.
+    offset: TimeDelta,
 }
 
 impl Clock {
     /// The wall clock.
     pub fn system() -> Self {
-        Self { manual: None }
+        Self { manual: None, offset: TimeDelta::zero() }
+    }
+
+    /// The wall clock moved forward by `offset` (`HELPDESK_CLOCK_OFFSET_SECONDS`, development only).
+    pub fn offset(offset: TimeDelta) -> Self {
+        Self { manual: None, offset }
     }
 
     /// A clock that stands still at `at` until moved with [`Clock::advance`] or [`Clock::set`].
     pub fn manual(at: DateTime<Utc>) -> Self {
-        Self { manual: Some(Arc::new(Mutex::new(at))) }
+        Self { manual: Some(Arc::new(Mutex::new(at))), offset: TimeDelta::zero() }
     }
 
     /// Now, to the microsecond: PostgreSQL's precision, so an instant written to a column and
@@ -24,7 +32,7 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match &self.manual {
             Some(at) => *at.lock().unwrap_or_else(PoisonError::into_inner),
-            None => Utc::now().trunc_subsecs(6),
+            None => (Utc::now() + self.offset).trunc_subsecs(6),
         }
     }
 
@@ -60,5 +68,13 @@ mod tests {
         assert_eq!(clock.now(), start);
         copy.advance(TimeDelta::hours(72));
         assert_eq!(clock.now(), start + TimeDelta::hours(72));
+    }
+
+    #[test]
+    fn an_offset_clock_runs_ahead_of_the_wall_clock() {
+        let before = Utc::now();
+        let ahead = Clock::offset(TimeDelta::hours(73)).now();
+        assert!(ahead >= before + TimeDelta::hours(73) - TimeDelta::microseconds(1));
+        assert!(ahead <= Utc::now() + TimeDelta::hours(73));
     }
 }

@@ -91,6 +91,19 @@ pub struct Config {
     pub contact_rate_limit: RateLimit,
     /// The least time between serving the contact form and its submission: faster is a robot.
     pub contact_min_fill_time: TimeDelta,
+    /// Internal addresses that monitor probes and webhook deliveries may reach anyway
+    /// (`HELPDESK_EGRESS_ALLOW_CIDRS`); empty, the default, refuses them all (the SSRF guard).
+    pub egress: helpdesk_domain::egress::EgressPolicy,
+    /// How far ahead of the wall clock the process runs (`HELPDESK_CLOCK_OFFSET_SECONDS`): only
+    /// with `HELPDESK_DEV_MODE`, for the system tests' worker to reach timers days away.
+    pub clock_offset: TimeDelta,
+    /// A target the operator runs outside customers' networks (`HELPDESK_PROBE_CANARY_URL`):
+    /// when most probes fail in the same minute and this fails too, the fault is our network
+    /// (storm guard). Unset, the storm guard is off.
+    pub probe_canary_url: Option<String>,
+    /// Days raw probe results are kept before their daily partition is dropped
+    /// (`HELPDESK_PROBE_RETENTION_DAYS`, default 30).
+    pub probe_retention_days: u32,
 }
 
 /// Variables that earlier versions read and this one does not, with where the setting went. A
@@ -106,6 +119,11 @@ const MOVED: &[(&str, &str)] = &[
 const DEV_JWT_SECRET: &str = "dev-mode-only-secret-do-not-use-in-production";
 
 impl Config {
+    /// The clock a binary runs on: the wall clock, ahead by `clock_offset` in development.
+    pub fn clock(&self) -> crate::Clock {
+        if self.clock_offset.is_zero() { crate::Clock::system() } else { crate::Clock::offset(self.clock_offset) }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_map(&std::env::vars().collect())
@@ -162,6 +180,16 @@ impl Config {
         }
         let public_url = text("HELPDESK_PUBLIC_URL", "http://localhost:8080");
         let cors_origins = cors_origins(get("HELPDESK_CORS_ORIGINS").as_deref().unwrap_or(""))?;
+        let clock_offset = match get("HELPDESK_CLOCK_OFFSET_SECONDS") {
+            None => TimeDelta::zero(),
+            Some(_) if !dev_mode => {
+                return Err(ConfigError::Invalid {
+                    name: "HELPDESK_CLOCK_OFFSET_SECONDS",
+                    reason: "moves the clock, so it is only read with HELPDESK_DEV_MODE=true".into(),
+                });
+            }
+            Some(_) => TimeDelta::seconds(number("HELPDESK_CLOCK_OFFSET_SECONDS", 1)?),
+        };
         Ok(Config {
             database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk"),
             redis_url: text("REDIS_URL", "redis://127.0.0.1:6379"),
@@ -212,6 +240,14 @@ impl Config {
                 window_seconds: u32::try_from(number("HELPDESK_CONTACT_RATE_WINDOW_SECONDS", 3600)?).unwrap_or(3600),
             },
             contact_min_fill_time: TimeDelta::seconds(number("HELPDESK_CONTACT_MIN_FILL_SECONDS", 3)?),
+            egress: helpdesk_domain::egress::EgressPolicy::parse(
+                get("HELPDESK_EGRESS_ALLOW_CIDRS").as_deref().unwrap_or(""),
+            )
+            .map_err(|e| ConfigError::Invalid { name: "HELPDESK_EGRESS_ALLOW_CIDRS", reason: e.to_string() })?,
+            clock_offset,
+            probe_canary_url: get("HELPDESK_PROBE_CANARY_URL"),
+            probe_retention_days: u32::try_from(number("HELPDESK_PROBE_RETENTION_DAYS", 30)?.clamp(1, 3650))
+                .unwrap_or(30),
         })
     }
 }
@@ -256,6 +292,17 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_clock_offset_is_read_only_in_dev_mode() -> Result<(), ConfigError> {
+        let offset = ("HELPDESK_CLOCK_OFFSET_SECONDS", "3600");
+        let refused = Config::from_map(&vars(&[offset, ("HELPDESK_JWT_SECRET", &"s".repeat(40))]));
+        assert!(matches!(refused, Err(ConfigError::Invalid { name: "HELPDESK_CLOCK_OFFSET_SECONDS", .. })));
+        let config = Config::from_map(&vars(&[offset, ("HELPDESK_DEV_MODE", "true")]))?;
+        assert_eq!(config.clock_offset, TimeDelta::hours(1));
+        assert_eq!(Config::from_map(&vars(&[("HELPDESK_DEV_MODE", "true")]))?.clock_offset, TimeDelta::zero());
+        Ok(())
     }
 
     #[test]

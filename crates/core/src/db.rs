@@ -82,3 +82,28 @@ pub async fn connect_and_migrate_with(url: &str, max_connections: u32, plans: Pl
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }
+
+/// Runs operations in one transaction of their own, committed when they succeed; an error rolls
+/// everything back. For callers that own no transaction yet (a handler, a job, the seed).
+pub async fn in_tx<T>(
+    pool: &PgPool,
+    operations: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, crate::CoreError>,
+) -> Result<T, crate::CoreError> {
+    let mut tx = pool.begin().await?;
+    let out = operations(&mut tx).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// A `LISTEN` connection of its own, outside `pool`, with the same settings: a listener holds its
+/// connection for the life of the process, and taking it from the pool would leave the pool's
+/// work that many connections short (with three listeners, a pool of three had none left).
+pub async fn dedicated_listener(pool: &PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with((*pool.connect_options()).clone())
+        .await?;
+    sqlx::postgres::PgListener::connect_with(&own).await
+}

@@ -36,6 +36,9 @@ pub enum CoreError {
     /// The request conflicts with the current state (duplicate, overlap, too late…).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// The caller's `If-Match` names a version the resource has moved on from.
+    #[error("the {0} has changed since it was read; fetch it again")]
+    PreconditionFailed(&'static str),
     #[error("too many attempts; retry in {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: u64 },
     #[error("database error")]

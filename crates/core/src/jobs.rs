@@ -36,6 +36,16 @@ impl Job for DeliverEmail {
     const QUEUE: &'static str = "email";
 }
 
+/// Send the due deliveries of one webhook subscription, in order (issue 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverWebhooks {
+    pub subscription_id: Uuid,
+}
+
+impl Job for DeliverWebhooks {
+    const QUEUE: &'static str = "webhooks";
+}
+
 /// Look at a ticket's timers: due at `due_at`, the ticket's `next_timer_at` when the job was
 /// scheduled. The job names no timer and no version: the handler asks the domain what is due when
 /// it runs, so a job that is early, late, duplicated or stale does the right thing (usually
@@ -56,6 +66,18 @@ impl TicketTimer {
 
 impl Job for TicketTimer {
     const QUEUE: &'static str = "ticket-timers";
+}
+
+/// Probe a batch of claimed monitors (issue 10): each with the planned slot it was claimed for.
+/// One job per batch rather than per probe: 333 probes a second at 100,000 monitors would
+/// otherwise be 333 Redis round trips a second for nothing but bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeBatch {
+    pub monitors: Vec<crate::probing::claim::Claimed>,
+}
+
+impl Job for ProbeBatch {
+    const QUEUE: &'static str = "monitor-probes";
 }
 
 /// The full Redis name of a queue: `{prefix}:{queue}`.

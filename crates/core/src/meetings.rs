@@ -12,12 +12,14 @@ use crate::error::violated_constraint;
 use crate::meeting_invites::{self, Cause, Invite, Party};
 use crate::organizations;
 use crate::pagination::{self, PageRequest};
+use crate::webhook_events::{self, MeetingChange};
 use crate::{CoreError, consultants};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use helpdesk_domain::accounts::Role;
 use helpdesk_domain::calendar::{BusinessCalendar, WeeklyHours};
 use helpdesk_domain::meetings::{ConsultantSchedule, MeetingRules, Reminders, SlotRule};
 use helpdesk_domain::plans::MissingEntitlement;
+use helpdesk_domain::webhooks::events::MeetingEvent;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -160,7 +162,28 @@ async fn notify(
         organizer: settings.organizer,
         zone: calendar.time_zone(),
     };
-    meeting_invites::notify(conn, &invite, cause, now).await?;
+    meeting_invites::notify(&mut *conn, &invite, cause, now).await?;
+    let (change, previous_starts_at, cancel_reason) = match cause {
+        Cause::Booked => (MeetingChange::Booked, None, None),
+        Cause::Rescheduled { previous_start } => (MeetingChange::Rescheduled, Some(previous_start), None),
+        Cause::Cancelled { reason } => (MeetingChange::Cancelled, None, reason.map(str::to_owned)),
+        Cause::Reminder(_) => return Ok(()),
+    };
+    let payload = MeetingEvent {
+        meeting_id: meeting.id,
+        organization_id: meeting.organization_id,
+        consultant_id: meeting.consultant_id,
+        booked_by: meeting.booked_by,
+        ticket_id: meeting.ticket_id,
+        topic: meeting.topic.clone(),
+        starts_at: meeting.starts_at,
+        ends_at: meeting.ends_at,
+        status: meeting.status.clone(),
+        meeting_url: meeting.meeting_url.clone(),
+        previous_starts_at,
+        cancel_reason,
+    };
+    webhook_events::meeting(conn, change, payload, now).await?;
     Ok(())
 }
 

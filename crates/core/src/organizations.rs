@@ -125,6 +125,23 @@ pub async fn rename_organization(
     get_organization(conn, actor, id, now).await
 }
 
+/// The organisation's name and last change, its row locked until the transaction ends: what a
+/// conditional rename (`If-Match`) compares.
+pub async fn locked_revision(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(DateTime<Utc>, String), CoreError> {
+    if !caller.may_see_organization(id) {
+        return Err(CoreError::NotFound("organization"));
+    }
+    let row = sqlx::query!("SELECT name, updated_at FROM organizations WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(CoreError::NotFound("organization"))?;
+    Ok((row.updated_at, row.name))
+}
+
 /// Another organisation's id answers exactly like an unknown one.
 pub async fn get_organization(
     conn: &mut PgConnection,

@@ -3,11 +3,12 @@
 //! operation or a duplicate job can never queue a second copy.
 //!
 //! Delivery protocol (used by the worker, see `helpdesk-worker`'s `jobs/email.rs`):
-//! 1. [`claim_for_delivery`] moves `next_attempt_at` forward by a lease and counts the attempt, in
-//!    one committed statement, *before* SMTP is contacted. A second job for the same row finds it
+//! 1. [`claim_batch`] moves `next_attempt_at` forward by a lease and counts the attempt, in one
+//!    committed statement, *before* SMTP is contacted. A second job for the same row finds it
 //!    not due and does nothing; a worker that dies mid-send leaves a row that becomes due again
-//!    when the lease ends, which the reconciler ([`due_for_delivery`]) picks up.
-//! 2. After SMTP answers: [`mark_sent`], [`schedule_retry`] or [`mark_failed`].
+//!    when the lease ends ([`extend_leases`] keeps a live, slow send's lease), which the
+//!    reconciler ([`due_for_delivery`]) picks up.
+//! 2. After SMTP answers: [`mark_sent_batch`], [`schedule_retry`] or [`mark_failed`].
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
@@ -34,6 +35,11 @@ pub mod templates {
     pub const MEETING_REMINDER: &str = "meeting_reminder";
     pub const CONTACT_REQUEST: &str = "contact_request";
     pub const CONTACT_ANSWER: &str = "contact_answer";
+    pub const MONITOR_ALERT: &str = "monitor_alert";
+    pub const MONITOR_PAGE: &str = "monitor_page";
+    pub const PROBE_NETWORK_PROBLEM: &str = "probe_network_problem";
+    pub const MONITOR_OVERDUE: &str = "monitor_overdue";
+    pub const WEBHOOK_DISABLED: &str = "webhook_disabled";
     pub const ALL: &[&str] = &[
         WELCOME,
         PASSWORD_RESET,
@@ -52,6 +58,11 @@ pub mod templates {
         MEETING_REMINDER,
         CONTACT_REQUEST,
         CONTACT_ANSWER,
+        MONITOR_ALERT,
+        MONITOR_PAGE,
+        PROBE_NETWORK_PROBLEM,
+        MONITOR_OVERDUE,
+        WEBHOOK_DISABLED,
     ];
 }
 
@@ -152,33 +163,10 @@ pub struct ClaimedEmail {
     pub attempts: i32,
 }
 
-/// Claims a pending, due row for one delivery attempt; `None` when the row is sent, failed, not
-/// due yet, or leased by another attempt (a stale or duplicate job). The claim is committed on its
-/// own so no row lock is held while talking to SMTP.
-pub async fn claim_for_delivery(
-    conn: &mut PgConnection,
-    id: Uuid,
-    now: DateTime<Utc>,
-    lease: TimeDelta,
-) -> Result<Option<ClaimedEmail>, sqlx::Error> {
-    sqlx::query_as!(
-        ClaimedEmail,
-        r#"UPDATE email_outbox
-           SET attempts = attempts + 1, next_attempt_at = $3, last_attempt_at = $2
-           WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2
-           RETURNING id, idempotency_key, to_address, to_name, locale, template, payload, attempts"#,
-        id,
-        now,
-        now + lease,
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 /// Claims every pending, due row of `ids` for one delivery attempt each, in one statement (the
 /// worker batches the claims of its concurrent sends); rows sent, failed, not due, leased, or
-/// locked by a concurrent claim right now are left out. Committed on its own, like
-/// [`claim_for_delivery`].
+/// locked by a concurrent claim right now are left out. The claim is committed on its own, so no
+/// row lock is held while talking to SMTP.
 pub async fn claim_batch(
     conn: &mut PgConnection,
     ids: &[Uuid],
@@ -203,7 +191,7 @@ pub async fn claim_batch(
     .await
 }
 
-/// [`mark_sent`] for many rows in one statement: `(id, message_id)` pairs; returns the ids
+/// Records deliveries the SMTP server accepted, many rows in one statement: `(id, message_id)` pairs; returns the ids
 /// recorded (a row already sent or failed is left alone).
 pub async fn mark_sent_batch(
     conn: &mut PgConnection,
@@ -245,26 +233,6 @@ pub async fn extend_leases(
     .execute(conn)
     .await?;
     Ok(updated.rows_affected())
-}
-
-/// Records a delivery the SMTP server accepted. Applies whatever attempt holds the lease now: the
-/// message went out, so the row must never be sent again.
-pub async fn mark_sent(
-    conn: &mut PgConnection,
-    id: Uuid,
-    message_id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query!(
-        r#"UPDATE email_outbox SET status = 'sent', sent_at = $2, message_id = $3, last_error = NULL
-           WHERE id = $1 AND status = 'pending'"#,
-        id,
-        now,
-        message_id,
-    )
-    .execute(conn)
-    .await?;
-    Ok(updated.rows_affected() == 1)
 }
 
 /// Records a transient failure of `attempt` and when to try again. A no-op when a later attempt

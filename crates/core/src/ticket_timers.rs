@@ -254,6 +254,7 @@ async fn run_locked(
     // Write: the tickets (with their timelines), then their e-mails.
     let (changes, decided): (Vec<TicketChange>, Vec<Decided>) =
         acting.into_iter().map(|a| (a.change, a.decided)).unzip();
+    let timelines: Vec<_> = changes.iter().map(|c| c.timeline.clone()).collect();
     let saved = store::save_all(&mut *tx, changes, snapshot, now).await?;
     let agent_book: HashMap<Uuid, &Recipient> = agents.iter().map(|r| (r.id, r)).collect();
     let mut emails = Vec::new();
@@ -272,6 +273,10 @@ async fn run_locked(
         }
     }
     outbox::enqueue_all(&mut *tx, emails, now).await?;
+    // SLA at risk / breached and R8's auto-close, for webhooks (issue 13).
+    for (change, timeline) in saved.iter().zip(&timelines) {
+        crate::webhook_events::ticket_change(&mut *tx, change, timeline, None, now).await?;
+    }
     let mut saved = saved.into_iter().zip(decided);
     Ok(outcomes
         .into_iter()
@@ -315,7 +320,7 @@ fn alert_email<'a>(
 
 /// Every active agent (the admins when the desk has no agent): the on-call list, and who hears of
 /// an unassigned ticket.
-async fn all_agents(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Error> {
+pub(crate) async fn all_agents(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Error> {
     sqlx::query_as!(
         Recipient,
         r#"SELECT id, email, name, locale FROM users
@@ -327,7 +332,7 @@ async fn all_agents(conn: &mut PgConnection) -> Result<Vec<Recipient>, sqlx::Err
     .await
 }
 
-fn is_english(locale: &str) -> bool {
+pub(crate) fn is_english(locale: &str) -> bool {
     locale.eq_ignore_ascii_case("en") || locale.to_ascii_lowercase().starts_with("en-")
 }
 
@@ -350,7 +355,7 @@ fn metric_label(metric: Metric, locale: &str) -> &'static str {
     }
 }
 
-fn local_time(at: DateTime<Utc>, zone: Tz, locale: &str) -> String {
+pub(crate) fn local_time(at: DateTime<Utc>, zone: Tz, locale: &str) -> String {
     let local = at.with_timezone(&zone);
     let format = if is_english(locale) { "%Y-%m-%d %H:%M" } else { "%d/%m/%Y %H:%M" };
     format!("{} ({})", local.format(format), zone.name())

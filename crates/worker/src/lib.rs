@@ -5,10 +5,12 @@
 
 pub mod claims;
 pub mod contact_retention;
+pub mod egress;
 pub mod health;
 pub mod invite;
 pub mod jobs;
 pub mod metrics;
+pub mod monitoring;
 pub mod outbox_listener;
 pub mod polling;
 pub mod queues;
@@ -19,6 +21,7 @@ pub mod smtp;
 pub mod smtp_pool;
 pub mod templates;
 pub mod ticket_listener;
+pub mod webhook_listener;
 
 use apalis::prelude::{Monitor, MonitorError};
 use helpdesk_core::db::{self, DbError};
@@ -34,10 +37,14 @@ use tokio::net::TcpListener;
 
 use crate::claims::Claims;
 use crate::contact_retention::ContactRetention;
+use crate::egress::{EgressClient, EgressOptions};
 use crate::health::HealthState;
 use crate::jobs::email::EmailDelivery;
 use crate::jobs::ticket_timer::TicketTimers;
+use crate::jobs::webhook::WebhookDelivery;
 use crate::metrics::Metrics;
+use crate::monitoring::prober::Prober;
+use crate::monitoring::upkeep::MonitorUpkeep;
 use crate::queues::{Consumers, QueueSpec};
 use crate::reconcile::Reconciler;
 use crate::retention::Retention;
@@ -52,6 +59,8 @@ pub enum StartupError {
     Redis(#[from] RedisUnreachable),
     #[error(transparent)]
     Smtp(#[from] SmtpConfigError),
+    #[error("cannot build the outbound HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
     #[error("cannot listen on HELPDESK_WORKER_LISTEN={address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
 }
@@ -80,6 +89,7 @@ pub struct Worker {
     reconciler: Reconciler,
     lease: chrono::TimeDelta,
     clock: Clock,
+    webhooks: WebhookDelivery,
 }
 
 impl Worker {
@@ -149,6 +159,38 @@ impl Worker {
             keep_for: settings.contact_retention,
             batch: 1000,
         };
+        let prober = Prober {
+            pool: pool.clone(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+            client: EgressClient::new(config.egress.clone(), &EgressOptions::default())?,
+            store: SlaStore::default(),
+            settings: settings.probes.clone(),
+            canary_url: config.probe_canary_url.clone(),
+            metrics: metrics.clone(),
+            recent: Arc::default(),
+            ticks: Default::default(),
+            prepared_day: Arc::default(),
+        };
+        let monitor_upkeep = MonitorUpkeep {
+            pool: pool.clone(),
+            clock: clock.clone(),
+            retention_days: config.probe_retention_days,
+            metrics: metrics.clone(),
+        };
+        let egress = egress::EgressClient::new(
+            config.egress.clone(),
+            &egress::EgressOptions { total_timeout: settings.webhooks.timeout, ..Default::default() },
+        )?;
+        let webhooks = WebhookDelivery {
+            pool: pool.clone(),
+            client: egress,
+            queue: queue.clone(),
+            clock: clock.clone(),
+            settings: settings.webhooks.clone(),
+            metrics: metrics.clone(),
+            held: Arc::default(),
+        };
         let ticket_notifications = settings.ticket_notifications.then(|| timers.clone());
         let outbox_notifications = settings.outbox_notifications.then(|| pool.clone());
         let queues: Arc<[QueueSpec]> = queues::registry().into();
@@ -166,6 +208,9 @@ impl Worker {
             reconciler: reconciler.clone(),
             retention,
             contact_retention,
+            prober,
+            monitor_upkeep,
+            webhooks: webhooks.clone(),
         };
         let monitor = queues
             .iter()
@@ -193,6 +238,7 @@ impl Worker {
             reconciler,
             lease,
             clock,
+            webhooks,
         })
     }
 
@@ -226,6 +272,13 @@ impl Worker {
         let ticket_listener = self
             .ticket_notifications
             .map(|timers| tokio::spawn(ticket_listener::run(timers.pool, timers.queue, timers.clock)));
+        let webhook_heartbeat = tokio::spawn(self.webhooks.clone().heartbeat_forever());
+        let webhook_sweep = tokio::spawn(self.webhooks.clone().sweep_forever());
+        let webhook_listener = self
+            .webhooks
+            .settings
+            .notifications
+            .then(|| tokio::spawn(webhook_listener::run(self.webhooks.pool.clone(), self.queue.clone())));
         tracing::info!(health = %self.health_address, "worker started");
         let result = self
             .monitor
@@ -240,6 +293,11 @@ impl Worker {
         vacuum.abort();
         heartbeat.abort();
         sweep.abort();
+        webhook_heartbeat.abort();
+        webhook_sweep.abort();
+        if let Some(listener) = webhook_listener {
+            listener.abort();
+        }
         if let Some(listener) = listener {
             listener.abort();
         }

@@ -1,10 +1,10 @@
 //! `helpdesk-worker`: reads configuration, sets up logging, runs the worker until SIGTERM or
 //! Ctrl-C. Exit code 1, after one clear log line, when it cannot start.
 
-use helpdesk_core::{Clock, Config};
+use helpdesk_core::Config;
+use helpdesk_core::telemetry::LogFormat;
 use helpdesk_worker::{Worker, settings::WorkerSettings};
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -36,7 +36,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     let mut during_startup = stopped.clone();
     let worker = tokio::select! {
-        worker = Worker::build(&config, settings, Clock::system()) => worker?,
+        worker = Worker::build(&config, settings, config.clock()) => worker?,
         _ = during_startup.wait_for(|stop| *stop) => {
             tracing::info!("stopped during start-up");
             return Ok(());
@@ -51,15 +51,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The shared set-up, which escapes control characters in every format: SMTP replies and
+/// addresses in this binary's logs come from outside too.
 fn init_tracing(json: bool) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,apalis=warn,apalis_core=warn,apalis_redis=warn,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    helpdesk_core::telemetry::init(LogFormat {
+        json,
+        default_filter: "info,apalis=warn,apalis_core=warn,apalis_redis=warn,sqlx=warn",
+        with_target: true,
+    });
 }
 
 /// Ctrl-C or SIGTERM (what orchestrators send), whichever comes first.

@@ -20,6 +20,16 @@ pub struct Metrics {
     pub reconcile_jobs: QueueCounters,
     pub retention_jobs: QueueCounters,
     pub contact_retention_jobs: QueueCounters,
+    pub monitor_tick_jobs: QueueCounters,
+    pub probe_jobs: QueueCounters,
+    pub monitor_upkeep_jobs: QueueCounters,
+    /// Monitor probes run (results, whether recorded or stale).
+    pub probes_run: AtomicU64,
+    pub webhook_jobs: QueueCounters,
+    /// Webhook deliveries the receiver answered with a 2xx.
+    pub webhooks_delivered: AtomicU64,
+    /// Webhook attempts that failed (non-2xx, timeout, refused, unreachable).
+    pub webhook_attempts_failed: AtomicU64,
     pub emails_sent: AtomicU64,
     /// E-mails given up on (5xx, unknown template, attempts exhausted).
     pub emails_failed: AtomicU64,
@@ -103,6 +113,16 @@ impl Metrics {
             "helpdesk_worker_reconciler_timers_acted_total",
             "Ticket timers that acted in the reconciler's drain rather than through a job.",
             &[("", get(&self.reconciler_timers_acted))],
+        );
+        family(
+            "helpdesk_worker_webhooks_delivered_total",
+            "Webhook deliveries answered with a 2xx.",
+            &[("", get(&self.webhooks_delivered))],
+        );
+        family(
+            "helpdesk_worker_webhook_attempts_failed_total",
+            "Webhook attempts that failed (non-2xx, timeout, refused, unreachable).",
+            &[("", get(&self.webhook_attempts_failed))],
         );
         out
     }

@@ -5,7 +5,6 @@
 
 use helpdesk_core::jobs::{DEFAULT_DEDUPE_WINDOW, DeliverEmail, Enqueue, JobQueue};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -28,7 +27,7 @@ pub async fn run(pool: PgPool, queue: JobQueue) {
 const BATCH: usize = 500;
 
 async fn listen(pool: &PgPool, queue: &JobQueue) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    let mut listener = helpdesk_core::db::dedicated_listener(pool).await?;
     listener.listen(CHANNEL).await?;
     // `recv` re-establishes a lost connection by itself; what was announced meanwhile is missed
     // and left to the reconciler.

@@ -9,13 +9,16 @@ use apalis_core::backend::Vacuum;
 use apalis_cron::CronScheduler;
 use apalis_redis::RedisStorage;
 use futures_util::future::BoxFuture;
-use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, Job, JobQueue, TicketTimer};
+use helpdesk_core::jobs::{self as queue_jobs, DeliverEmail, DeliverWebhooks, Job, JobQueue, ProbeBatch, TicketTimer};
 use std::time::Duration;
 
 use crate::contact_retention::{ContactRetention, prune_contact_requests};
 use crate::jobs::email::{EmailDelivery, deliver_email};
 use crate::jobs::ticket_timer::{TicketTimers, run_ticket_timer};
+use crate::jobs::webhook::{WebhookDelivery, deliver_webhooks};
 use crate::metrics::{Metrics, QueueCounters};
+use crate::monitoring::prober::{Prober, run_probe_batch, tick};
+use crate::monitoring::upkeep::{MonitorUpkeep, run_upkeep};
 use crate::polling::Every;
 use crate::reconcile::{EveryInterval, Reconciler, reconcile};
 use crate::retention::{self, Retention};
@@ -31,6 +34,9 @@ pub struct Consumers {
     pub reconciler: Reconciler,
     pub retention: Retention,
     pub contact_retention: ContactRetention,
+    pub prober: Prober,
+    pub monitor_upkeep: MonitorUpkeep,
+    pub webhooks: WebhookDelivery,
 }
 
 /// One queue the worker consumes.
@@ -133,6 +139,15 @@ pub fn registry() -> Vec<QueueSpec> {
             },
         },
         QueueSpec {
+            label: "webhooks",
+            counters: |metrics| &metrics.webhook_jobs,
+            storage: Some(RedisQueueOps::of::<DeliverWebhooks>()),
+            register: |monitor, consumers| {
+                let (concurrency, data) = (consumers.settings.webhooks.concurrency, consumers.webhooks.clone());
+                redis_consumer!(monitor, consumers, DeliverWebhooks, "webhooks", concurrency, data, deliver_webhooks)
+            },
+        },
+        QueueSpec {
             label: "reconcile",
             counters: |metrics| &metrics.reconcile_jobs,
             storage: None,
@@ -175,6 +190,45 @@ pub fn registry() -> Vec<QueueSpec> {
                         .backend(CronScheduler::new(EveryInterval::new(interval)))
                         .data(retention.clone())
                         .build(prune_contact_requests)
+                })
+            },
+        },
+        QueueSpec {
+            label: "monitor-tick",
+            counters: |metrics| &metrics.monitor_tick_jobs,
+            storage: None,
+            register: |monitor, consumers| {
+                let name = format!("monitor-tick-{}", consumers.settings.name);
+                let (interval, prober) = (consumers.settings.probes.tick_interval, consumers.prober.clone());
+                monitor.register(move |_| {
+                    WorkerBuilder::new(name.as_str())
+                        .backend(CronScheduler::new(EveryInterval::new(interval)))
+                        .data(prober.clone())
+                        .build(tick)
+                })
+            },
+        },
+        QueueSpec {
+            label: "monitor-probes",
+            counters: |metrics| &metrics.probe_jobs,
+            storage: Some(RedisQueueOps::of::<ProbeBatch>()),
+            register: |monitor, consumers| {
+                let (concurrency, data) = (consumers.settings.probes.batch_concurrency, consumers.prober.clone());
+                redis_consumer!(monitor, consumers, ProbeBatch, "monitor-probes", concurrency, data, run_probe_batch)
+            },
+        },
+        QueueSpec {
+            label: "monitor-upkeep",
+            counters: |metrics| &metrics.monitor_upkeep_jobs,
+            storage: None,
+            register: |monitor, consumers| {
+                let name = format!("monitor-upkeep-{}", consumers.settings.name);
+                let (interval, upkeep) = (consumers.settings.probes.upkeep_interval, consumers.monitor_upkeep.clone());
+                monitor.register(move |_| {
+                    WorkerBuilder::new(name.as_str())
+                        .backend(CronScheduler::new(EveryInterval::new(interval)))
+                        .data(upkeep.clone())
+                        .build(run_upkeep)
                 })
             },
         },

@@ -1,5 +1,5 @@
 //! Retention (DESIGN R14): on start-up and then every `retention_interval`, deletes audit events
-//! and ended sessions older than their configured periods, in short batches. Deleting what is past
+//! and ended sessions older than their configured periods, and idempotency keys older than 24 h, in short batches. Deleting what is past
 //! a cut-off is idempotent, so replicas running it side by side, or a round repeated after a crash,
 //! do no harm; nothing needs recording.
 
@@ -7,7 +7,7 @@ use apalis::prelude::Data;
 use apalis_cron::Tick;
 use chrono::{DateTime, TimeDelta, Utc};
 use helpdesk_core::Clock;
-use helpdesk_core::retention;
+use helpdesk_core::{idempotency, retention};
 use sqlx::{PgConnection, PgPool};
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +42,9 @@ pub struct Pruned {
     pub audit_events: u64,
     pub sessions: u64,
     pub password_resets: u64,
+    /// Idempotency keys past `helpdesk_core::idempotency::KEEP` (24 h), which the API no longer
+    /// replays.
+    pub idempotency_keys: u64,
 }
 
 type Prune = for<'c> fn(
@@ -65,6 +68,9 @@ impl Retention {
                 .await?,
             password_resets: self
                 .drain(|c, cutoff, batch| Box::pin(retention::prune_password_resets(c, cutoff, batch)), session_cutoff)
+                .await?,
+            idempotency_keys: self
+                .drain(|c, cutoff, batch| Box::pin(idempotency::prune(c, cutoff, batch)), now - idempotency::KEEP)
                 .await?,
         })
     }

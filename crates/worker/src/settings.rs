@@ -1,6 +1,8 @@
 //! The worker's own tuning, beyond the shared `Config`: defaults for production, every field
 //! settable so tests can run the same code fast.
 
+use crate::jobs::webhook::WebhookSettings;
+use crate::monitoring::prober::ProbeSettings;
 use crate::retention::RetentionPeriods;
 use chrono::TimeDelta;
 use std::time::Duration;
@@ -82,6 +84,10 @@ pub struct WorkerSettings {
     pub retention_batch: i64,
     /// Contact requests older than this are deleted (R14).
     pub contact_retention: TimeDelta,
+    /// Monitor probing (issue 10).
+    pub probes: ProbeSettings,
+    /// Webhook delivery (issue 13).
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for WorkerSettings {
@@ -107,6 +113,8 @@ impl Default for WorkerSettings {
             retention_interval: Duration::from_secs(60 * 60),
             retention_batch: 5000,
             contact_retention: TimeDelta::days(365),
+            probes: ProbeSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -122,7 +130,10 @@ impl WorkerSettings {
     /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
     /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY`, `HELPDESK_TIMER_CONCURRENCY`,
     /// `HELPDESK_EMAIL_LEASE_SECONDS`, `HELPDESK_AUDIT_RETENTION_DAYS`,
-    /// `HELPDESK_SESSION_RETENTION_DAYS`, `HELPDESK_CONTACT_RETENTION_DAYS` and `HELPDESK_RETENTION_INTERVAL_SECONDS` when set.
+    /// `HELPDESK_SESSION_RETENTION_DAYS`, `HELPDESK_CONTACT_RETENTION_DAYS`, `HELPDESK_RETENTION_INTERVAL_SECONDS`,
+    /// `HELPDESK_PROBE_BATCH`, `HELPDESK_PROBE_CONCURRENCY` and `HELPDESK_PROBE_BATCH_CONCURRENCY` when set.
+    /// `HELPDESK_WEBHOOK_TIMEOUT_SECONDS`, `HELPDESK_WEBHOOK_CONCURRENCY`,
+    /// `HELPDESK_WEBHOOK_DISABLE_AFTER_FAILURES` and `HELPDESK_WEBHOOK_DISABLE_AFTER_HOURS` when set.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         let number = |name: &'static str| -> Result<Option<u64>, SettingsError> {
@@ -164,6 +175,27 @@ impl WorkerSettings {
         }
         if let Some(seconds) = number("HELPDESK_RETENTION_INTERVAL_SECONDS")? {
             settings.retention_interval = Duration::from_secs(seconds);
+        }
+        if let Some(count) = number("HELPDESK_PROBE_BATCH")? {
+            settings.probes.batch = i64::try_from(count).unwrap_or(settings.probes.batch);
+        }
+        if let Some(count) = number("HELPDESK_PROBE_CONCURRENCY")? {
+            settings.probes.concurrency = usize::try_from(count).unwrap_or(settings.probes.concurrency);
+        }
+        if let Some(count) = number("HELPDESK_PROBE_BATCH_CONCURRENCY")? {
+            settings.probes.batch_concurrency = usize::try_from(count).unwrap_or(settings.probes.batch_concurrency);
+        }
+        if let Some(seconds) = number("HELPDESK_WEBHOOK_TIMEOUT_SECONDS")? {
+            settings.webhooks.timeout = Duration::from_secs(seconds.min(300));
+        }
+        if let Some(count) = number("HELPDESK_WEBHOOK_CONCURRENCY")? {
+            settings.webhooks.concurrency = usize::try_from(count).unwrap_or(settings.webhooks.concurrency);
+        }
+        if let Some(count) = number("HELPDESK_WEBHOOK_DISABLE_AFTER_FAILURES")? {
+            settings.webhooks.disable.min_failures = i32::try_from(count).unwrap_or(i32::MAX);
+        }
+        if let Some(hours) = number("HELPDESK_WEBHOOK_DISABLE_AFTER_HOURS")? {
+            settings.webhooks.disable.min_duration = TimeDelta::hours(i64::try_from(hours).unwrap_or(24).min(24 * 365));
         }
         Ok(settings)
     }

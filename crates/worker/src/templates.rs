@@ -70,6 +70,11 @@ static TEMPLATES: &[Template] = &[
     template!("meeting_reminder"),
     template!("contact_request"),
     template!("contact_answer"),
+    template!("monitor_alert"),
+    template!("monitor_page"),
+    template!("probe_network_problem"),
+    template!("monitor_overdue"),
+    template!("webhook_disabled"),
 ];
 
 /// An e-mail ready to send.

@@ -8,7 +8,6 @@ use chrono::DateTime;
 use helpdesk_core::Clock;
 use helpdesk_core::jobs::{JobQueue, TicketTimer};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -41,7 +40,7 @@ pub fn parse(payload: &str) -> Option<TicketTimer> {
 }
 
 async fn listen(pool: &PgPool, queue: &JobQueue, clock: &Clock) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    let mut listener = helpdesk_core::db::dedicated_listener(pool).await?;
     listener.listen(CHANNEL).await?;
     loop {
         // Wait for one announcement, then take whatever else has already arrived, so a burst (a

@@ -198,6 +198,7 @@ pub async fn logout(state: web::Data<AppState>, body: Json<RefreshRequest>) -> R
 /// Ask for a password-reset e-mail. Always 202, whether or not the address has an account.
 #[utoipa::path(tag = "auth", path = "/v1/auth/password-reset/request", request_body = PasswordResetRequest, responses(
     (status = 202, description = "Accepted", body = Accepted),
+    (status = 422, description = "`validation_failed`: `email` is not 3 to 254 characters long (what any account's address is; nothing is said about accounts)", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/password-reset/request")]
 pub async fn password_reset_request(
@@ -205,6 +206,10 @@ pub async fn password_reset_request(
     req: HttpRequest,
     body: Json<PasswordResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // The schema's limits: no account has a shorter or longer address, so refusing says nothing.
+    if !(3..=254).contains(&body.0.email.chars().count()) {
+        return Err(helpdesk_core::CoreError::invalid("email", "must be 3 to 254 characters long").into());
+    }
     limit(&state, &req, "password-reset", Some(&body.0.email)).await?;
     accounts::request_password_reset(
         &state.pool,

@@ -352,7 +352,12 @@ pub async fn set_policy(
     let rows = b.rows.map(|rows| {
         rows.into_iter()
             .map(|r| {
-                let target = |minutes: i64| Target { duration: TimeDelta::minutes(minutes), mode: r.mode };
+                // `TimeDelta::minutes` panics past about 1.5e14 minutes; such a target is simply
+                // too long, which the domain's validation says with a 422.
+                let target = |minutes: i64| Target {
+                    duration: TimeDelta::try_minutes(minutes).unwrap_or(TimeDelta::MAX),
+                    mode: r.mode,
+                };
                 PolicyRow {
                     plan: r.plan,
                     severity: r.severity,

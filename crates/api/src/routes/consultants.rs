@@ -7,7 +7,7 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
-use actix_web::{HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use helpdesk_core::consultants::{self, Consultant, ConsultantUpdate, TimeOff};
 use serde::{Deserialize, Serialize};
@@ -149,15 +149,16 @@ pub async fn set_consultant(
 pub async fn add_time_off(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     user_id: web::Path<Uuid>,
     body: Json<CreateTimeOff>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let mut tx = state.pool.begin().await.map_err(helpdesk_core::CoreError::from)?;
-    let time_off =
-        consultants::add_time_off(&mut tx, &caller.0, user_id.into_inner(), b.starts_at, b.ends_at, b.reason).await?;
-    tx.commit().await.map_err(helpdesk_core::CoreError::from)?;
-    Ok(HttpResponse::Created().json(TimeOffView::from(time_off)))
+    crate::idempotency::once(&req, &state, &caller.0, async |c| {
+        let time_off = consultants::add_time_off(c, &caller.0, *user_id, b.starts_at, b.ends_at, b.reason).await?;
+        crate::idempotency::Reply::created(&TimeOffView::from(time_off))
+    })
+    .await
 }
 
 /// Remove time off (admin, or the consultant themself).

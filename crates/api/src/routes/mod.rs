@@ -9,14 +9,18 @@ pub mod consultants;
 pub mod contact;
 pub mod dto;
 pub mod health;
+pub mod incidents;
+pub mod maintenance_windows;
 pub mod me;
 pub mod meetings;
+pub mod monitors;
 pub mod organizations;
 pub mod plans;
 pub mod privacy;
 pub mod reports;
 pub mod tickets;
 pub mod users;
+pub mod webhooks;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -80,6 +84,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(meetings::get_meeting)
         .service(meetings::reschedule_meeting)
         .service(meetings::cancel_meeting)
+        .service(monitors::create_monitor)
+        .service(monitors::list_monitors)
+        .service(monitors::get_monitor)
+        .service(monitors::update_monitor)
+        .service(monitors::delete_monitor)
+        .service(monitors::pause_monitor)
+        .service(monitors::resume_monitor)
+        .service(incidents::list_incidents)
+        .service(incidents::get_incident)
+        .service(maintenance_windows::create_window)
+        .service(maintenance_windows::list_windows)
+        .service(maintenance_windows::get_window)
+        .service(maintenance_windows::cancel_window)
         .service(reports::sla_report)
         .service(contact::contact_form)
         .service(contact::submit_contact)
@@ -88,5 +105,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(contact::answer_contact_request)
         .service(contact::close_contact_request)
         .service(admin::list_outbox)
-        .service(admin::retry_outbox);
+        .service(admin::retry_outbox)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::enable_webhook)
+        .service(webhooks::disable_webhook)
+        .service(webhooks::rotate_webhook_secret)
+        .service(webhooks::list_deliveries)
+        .service(webhooks::replay_delivery)
+        .service(webhooks::replay_since)
+        .service(webhooks::test_webhook);
 }

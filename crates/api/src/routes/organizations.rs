@@ -5,9 +5,12 @@ use super::dto::{ContractView, OrganizationPage, OrganizationView, PageParams};
 use crate::auth::{AdminOnly, Authenticated};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
+use crate::idempotency::Reply;
+use crate::preconditions::{IfMatch, revision_tag, tagged, tagged_read};
 use crate::state::AppState;
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::NaiveDate;
+use helpdesk_core::CoreError;
 use helpdesk_core::organizations::{self, NewContract};
 use helpdesk_core::pagination::PageRequest;
 use helpdesk_core::sla_store::local_today;
@@ -58,13 +61,14 @@ pub async fn list_organizations(
 pub async fn create_organization(
     state: web::Data<AppState>,
     caller: AdminOnly,
+    req: HttpRequest,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = crate::tx::in_tx(&state.pool, async |c| {
-        organizations::create_organization(c, &caller.0, &body.0.name, state.clock.now()).await
+    crate::idempotency::once(&req, &state, &caller.0, async |c| {
+        let org = organizations::create_organization(c, &caller.0, &body.0.name, state.clock.now()).await?;
+        Reply::created(&OrganizationView::from(org))
     })
-    .await?;
-    Ok(HttpResponse::Created().json(OrganizationView::from(org)))
+    .await
 }
 
 /// One organisation.
@@ -75,32 +79,44 @@ pub async fn create_organization(
 pub async fn get_organization(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let org = crate::tx::read(&state.pool, async |c| {
         organizations::get_organization(c, &caller.0, *id, state.clock.now()).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
+    let tag = revision_tag(org.updated_at, &org.name);
+    Ok(tagged_read(&req, &tag, &OrganizationView::from(org)))
 }
 
 /// Rename an organisation (admin).
 #[utoipa::path(tag = "organizations", security(("bearer" = [])), request_body = CreateOrganization, responses(
     (status = 200, description = "OK", body = OrganizationView),
     (status = 403, description = "`admin_only`: the caller is not an administrator (checked before the input)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json")))]
+    (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`organization_name_taken`: another organisation has this name", body = Problem, content_type = "application/problem+json")))]
 #[patch("/v1/organizations/{id}")]
 pub async fn update_organization(
     state: web::Data<AppState>,
     caller: AdminOnly,
+    req: HttpRequest,
     id: web::Path<Uuid>,
     body: Json<CreateOrganization>,
 ) -> Result<HttpResponse, ApiError> {
+    let condition = IfMatch::from_request(&req)?;
     let org = crate::tx::in_tx(&state.pool, async |c| {
+        if let Some(condition) = &condition {
+            let (updated_at, name) = organizations::locked_revision(c, &caller.0, *id).await?;
+            if !condition.allows(&revision_tag(updated_at, &name)) {
+                return Err(CoreError::PreconditionFailed("organization"));
+            }
+        }
         organizations::rename_organization(c, &caller.0, *id, &body.0.name, state.clock.now()).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
+    let tag = revision_tag(org.updated_at, &org.name);
+    Ok(tagged(HttpResponse::Ok(), &tag, &OrganizationView::from(org)))
 }
 
 /// The organisation's contracts, newest first. Signup codes are shown to staff only.
@@ -131,15 +147,18 @@ pub async fn list_contracts(
 pub async fn create_contract(
     state: web::Data<AppState>,
     caller: AdminOnly,
+    req: HttpRequest,
     id: web::Path<Uuid>,
     body: Json<CreateContract>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let input = NewContract { plan_code: body.0.plan, starts_on: body.0.starts_on, ends_on: body.0.ends_on };
-    let contract =
-        crate::tx::in_tx(&state.pool, async |c| organizations::create_contract(c, &caller.0, *id, input, now).await)
-            .await?;
-    Ok(HttpResponse::Created().json(ContractView::new(contract, local_today(&state.pool, now).await?, true)))
+    crate::idempotency::once(&req, &state, &caller.0, async |c| {
+        let contract = organizations::create_contract(c, &caller.0, *id, input, now).await?;
+        let today = local_today(&mut *c, now).await?;
+        Reply::created(&ContractView::new(contract, today, true))
+    })
+    .await
 }
 
 /// Issue a new signup code for a contract (admin); the old code stops working.

@@ -3,7 +3,7 @@
 //! organisation's admin contacts.
 
 use super::dto::{MeView, UserView};
-use crate::auth::{Authenticated, SignedIn, client_ip};
+use crate::auth::{AdminOnly, Authenticated, SignedIn, client_ip};
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
 use crate::state::AppState;
@@ -157,10 +157,9 @@ pub async fn export_me(
 pub async fn export_user(
     state: web::Data<AppState>,
     req: HttpRequest,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.0.require_admin()?;
     export_for(&state, &req, &caller.0, *id).await
 }
 
@@ -192,10 +191,9 @@ pub async fn delete_me(
 pub async fn delete_user(
     state: web::Data<AppState>,
     req: HttpRequest,
-    caller: Authenticated,
+    caller: AdminOnly,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.0.require_admin()?;
     anonymise(&state, &req, &caller.0, *id).await
 }
 

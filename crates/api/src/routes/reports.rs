@@ -30,10 +30,10 @@ pub struct ReportQuery {
     #[param(example = "2026-11-30")]
     pub to: NaiveDate,
     /// `plan` (default), `severity`, `agent`, `organization` or `month`.
-    #[param(example = "plan")]
+    #[param(example = "plan", pattern = "^(plan|severity|agent|organization|month)$")]
     pub group_by: Option<String>,
     /// `json` (default) or `csv` (`text/csv`, same figures, one row per group and a `total` row).
-    #[param(example = "csv")]
+    #[param(example = "csv", pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 

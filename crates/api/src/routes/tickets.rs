@@ -5,8 +5,11 @@ use super::dto::double_option;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
+use crate::idempotency::Reply;
+use crate::preconditions::{IfMatch, tagged, tagged_read, version_tag};
 use crate::state::AppState;
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use helpdesk_core::pagination::PageRequest;
 use helpdesk_core::tickets::{
@@ -386,7 +389,7 @@ pub struct TicketQuery {
     /// Plan code at opening (staff).
     pub plan: Option<String>,
     /// How tickets came in: `portal`, `agent` or `monitoring`.
-    #[param(value_type = Option<String>, example = "monitoring")]
+    #[param(inline, example = "monitoring")]
     pub source: Option<Source>,
     pub breached: Option<bool>,
     pub at_risk: Option<bool>,
@@ -395,14 +398,15 @@ pub struct TicketQuery {
     /// Opened before this instant (exclusive; the SLA report's period end).
     pub created_to: Option<DateTime<Utc>>,
     /// The first-response verdict now, as the SLA report counts it: `met`, `breached`, `abandoned`, `pending`.
-    #[param(value_type = Option<String>, example = "breached")]
+    #[param(inline, example = "breached")]
     pub first_response: Option<Outcome>,
     /// The resolution verdict now, as the SLA report counts it: `met`, `breached`, `abandoned`, `pending`.
-    #[param(value_type = Option<String>, example = "met")]
+    #[param(inline, example = "met")]
     pub resolution: Option<Outcome>,
-    #[param(value_type = Option<String>, example = "auto_closed")]
+    #[param(inline, example = "auto_closed")]
     pub close_reason: Option<CloseReason>,
     /// `created` (newest first, default) or `due` (unresolved tickets, soonest due first).
+    #[param(pattern = "^(created|due)$")]
     pub sort: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
@@ -424,6 +428,7 @@ fn view(ticket: Ticket, state: &AppState) -> TicketView {
 pub async fn create_ticket(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     body: Json<CreateTicket>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
@@ -436,11 +441,13 @@ pub async fn create_ticket(
         references_ticket_id: b.references_ticket_id,
         on_behalf_of: b.on_behalf_of,
     };
-    let ticket = crate::tx::in_tx(&state.pool, async |c| {
-        tickets::open(c, &state.sla, &caller.0, input, state.clock.now()).await
+    crate::idempotency::once(&req, &state, &caller.0, async |c| {
+        let ticket = tickets::open(c, &state.sla, &caller.0, input, state.clock.now()).await?;
+        let location = format!("/v1/tickets/{}", ticket.id);
+        let tag = version_tag(ticket.version);
+        Ok(Reply::created(&view(ticket, &state))?.header(&header::LOCATION, location).header(&header::ETAG, tag))
     })
-    .await?;
-    Ok(HttpResponse::Created().json(view(ticket, &state)))
+    .await
 }
 
 /// Tickets the caller may see, filtered; `sort=due` is the agents' queue.
@@ -502,10 +509,12 @@ pub async fn list_tickets(
 pub async fn get_ticket(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let ticket = crate::tx::read(&state.pool, async |c| tickets::get(c, Some(&caller.0), *id).await).await?;
-    Ok(HttpResponse::Ok().json(view(ticket, &state)))
+    let tag = version_tag(ticket.version);
+    Ok(tagged_read(&req, &tag, &view(ticket, &state)))
 }
 
 /// Change severity, assignee or status (agents).
@@ -518,16 +527,19 @@ pub async fn get_ticket(
 pub async fn update_ticket(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     id: web::Path<Uuid>,
     body: Json<UpdateTicket>,
 ) -> Result<HttpResponse, ApiError> {
+    let condition = IfMatch::from_request(&req)?;
     let b = body.0;
     let update = TicketUpdate { severity: b.severity, assignee_id: b.assignee_id, status: b.status };
     let ticket = crate::tx::in_tx(&state.pool, async |c| {
+        check_version(c, &caller, *id, condition.as_ref()).await?;
         tickets::update(c, &state.sla, &caller.0, *id, update, state.clock.now()).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view(ticket, &state)))
+    Ok(changed(ticket, &state))
 }
 
 /// The conversation, oldest first. Customers never see internal notes.
@@ -553,12 +565,13 @@ pub async fn list_messages(
 pub async fn create_message(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     id: web::Path<Uuid>,
     body: Json<CreateMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let (message, ticket) = crate::tx::in_tx(&state.pool, async |c| {
-        tickets::post_message(
+    crate::idempotency::once(&req, &state, &caller.0, async |c| {
+        let (message, ticket) = tickets::post_message(
             c,
             &state.sla,
             &caller.0,
@@ -566,10 +579,10 @@ pub async fn create_message(
             NewMessage { body: b.body, internal: b.internal, then_status: b.status },
             state.clock.now(),
         )
-        .await
+        .await?;
+        Reply::created(&MessageCreated { message: message.into(), ticket: view(ticket, &state) })
     })
-    .await?;
-    Ok(HttpResponse::Created().json(MessageCreated { message: message.into(), ticket: view(ticket, &state) }))
+    .await
 }
 
 /// The audit timeline: status changes, assignment, SLA events, who and when.
@@ -608,15 +621,18 @@ pub async fn explain_sla(
 pub async fn close_ticket(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     id: web::Path<Uuid>,
     body: Json<CloseTicket>,
 ) -> Result<HttpResponse, ApiError> {
+    let condition = IfMatch::from_request(&req)?;
     let reason = body.0.reason.map_or(CloseReason::Resolved, CloseReason::from);
     let ticket = crate::tx::in_tx(&state.pool, async |c| {
+        check_version(c, &caller, *id, condition.as_ref()).await?;
         tickets::close(c, &state.sla, &caller.0, *id, reason, state.clock.now()).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view(ticket, &state)))
+    Ok(changed(ticket, &state))
 }
 
 /// Reopen a closed ticket: customers within 7 days of closing, agents any time. The resolution
@@ -629,11 +645,37 @@ pub async fn close_ticket(
 pub async fn reopen_ticket(
     state: web::Data<AppState>,
     caller: Authenticated,
+    req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    let condition = IfMatch::from_request(&req)?;
     let ticket = crate::tx::in_tx(&state.pool, async |c| {
+        check_version(c, &caller, *id, condition.as_ref()).await?;
         tickets::reopen(c, &state.sla, &caller.0, *id, state.clock.now()).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view(ticket, &state)))
+    Ok(changed(ticket, &state))
+}
+
+/// With `If-Match`, locks the ticket and refuses the change (412) unless it is still at the
+/// version the client named.
+async fn check_version(
+    c: &mut sqlx::PgConnection,
+    caller: &Authenticated,
+    id: Uuid,
+    condition: Option<&IfMatch>,
+) -> Result<(), helpdesk_core::CoreError> {
+    let Some(condition) = condition else { return Ok(()) };
+    let version = tickets::locked_version(c, &caller.0, id).await?;
+    if condition.allows(&version_tag(version)) {
+        Ok(())
+    } else {
+        Err(helpdesk_core::CoreError::PreconditionFailed("ticket"))
+    }
+}
+
+/// A changed ticket, with its new tag.
+fn changed(ticket: Ticket, state: &AppState) -> HttpResponse {
+    let tag = version_tag(ticket.version);
+    tagged(HttpResponse::Ok(), &tag, &view(ticket, state))
 }

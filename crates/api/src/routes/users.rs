@@ -37,7 +37,7 @@ pub struct CreateUser {
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// `customer`, `agent` or `admin`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub role: Option<Role>,
     pub organization_id: Option<Uuid>,
     #[param(minimum = 1, maximum = 100)]
@@ -89,10 +89,16 @@ pub async fn list_users(
 pub async fn create_user(
     state: web::Data<AppState>,
     caller: AdminOnly,
+    req: HttpRequest,
     body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let input = NewStaffUser { email: b.email, name: b.name, role: b.role, password: b.password, locale: b.locale };
-    let user = accounts::create_staff_user(&state.pool, Some(caller.0.user_id), input, state.clock.now()).await?;
-    Ok(HttpResponse::Created().json(UserView::from(user)))
+    // The account is written in a transaction of its own (the password is hashed first, off the
+    // async threads); the key's transaction holds the key meanwhile and commits right after.
+    crate::idempotency::once(&req, &state, &caller.0, async |_| {
+        let user = accounts::create_staff_user(&state.pool, Some(caller.0.user_id), input, state.clock.now()).await?;
+        crate::idempotency::Reply::created(&UserView::from(user))
+    })
+    .await
 }

@@ -82,16 +82,22 @@ fn sigterm_shuts_down_gracefully() {
 }
 
 /// A newline smuggled into a query parameter's name (it ends up in the error message the
-/// request span records) must not start a forged line in the default text log format.
+/// request span records) must not start a forged line, in the text and the JSON log formats.
 #[tokio::test]
 async fn a_forged_newline_in_a_request_leaves_exactly_one_log_line() {
+    for format in ["pretty", "json"] {
+        forged_newline_leaves_one_line(format).await;
+    }
+}
+
+async fn forged_newline_leaves_one_line(format: &str) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut vars: Vec<(&str, String)> = test_vars(&[("HELPDESK_LISTEN", &format!("127.0.0.1:{port}"))])
         .into_iter()
         .filter(|(k, _)| k == "DATABASE_URL" || k == "REDIS_URL" || k.starts_with("HELPDESK_"))
         .map(|(k, v)| (Box::leak(k.into_boxed_str()) as &str, v))
         .collect();
-    vars.push(("HELPDESK_LOG_FORMAT", "pretty".into()));
+    vars.push(("HELPDESK_LOG_FORMAT", format.into()));
     let child = api_command(&vars).spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
@@ -120,7 +126,7 @@ async fn a_forged_newline_in_a_request_leaves_exactly_one_log_line() {
     let output = child.wait_with_output().unwrap();
     let logs = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     let mentions: Vec<&str> = logs.lines().filter(|line| line.contains("forged")).collect();
-    assert_eq!(mentions.len(), 1, "{logs}");
+    assert_eq!(mentions.len(), 1, "{format}: {logs}");
     assert!(mentions[0].contains(r"\n2026-01-01T00:00:00Z ERROR forged"), "the payload is logged, escaped: {logs}");
     assert!(!logs.lines().any(|line| line.starts_with("2026-01-01T00:00:00Z")), "{logs}");
 }

@@ -181,6 +181,18 @@ async fn changing_the_sla_targets_retargets_open_tickets_keeping_consumed_time()
     );
 }
 
+/// Found by Schemathesis: a target of i64::MAX - 1 minutes made `TimeDelta::minutes` panic, and
+/// the connection closed without an answer.
+#[tokio::test]
+async fn a_target_too_long_for_a_duration_is_a_422_not_a_dropped_connection() {
+    let app = spawn_app().await;
+    let row =
+        json!({ "plan": "pro", "mode": "business", "first_response_minutes": 60, "resolution_minutes": i64::MAX - 1 });
+    let answer = app.put("/v1/sla-policy", &app.admin_token, &json!({ "rows": [row] })).await;
+    let problem = assert_problem(answer, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "rows[0].resolution", "{problem}");
+}
+
 #[tokio::test]
 async fn opening_hours_with_a_lunch_break_count_only_open_time() {
     let app = spawn_app_at("2026-03-10T13:00:00Z").await; // Tuesday 10:00 local

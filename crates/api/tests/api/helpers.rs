@@ -129,24 +129,30 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// Creates an organisation with a contract on `plan` starting today; returns (org id, signup code).
     /// A new agent account: its id and an access token.
     pub async fn agent(&self) -> (String, String) {
+        let (id, token, _) = self.agent_named("Agente").await;
+        (id, token)
+    }
+
+    /// A new agent account called `name`: its id, an access token and its e-mail.
+    pub async fn agent_named(&self, name: &str) -> (String, String, String) {
         let email = format!("agent-{}@kadix.test", Uuid::now_v7().simple());
         let user = ok_json(
             self.post(
                 "/v1/users",
                 Some(&self.admin_token),
-                &json!({ "email": email, "name": "Agente", "role": "agent", "password": PASSWORD }),
+                &json!({ "email": email, "name": name, "role": "agent", "password": PASSWORD }),
             )
             .await,
             StatusCode::CREATED,
         )
         .await;
         let token = self.login(&email, PASSWORD).await["access_token"].as_str().unwrap().to_owned();
-        (user["id"].as_str().unwrap().to_owned(), token)
+        (user["id"].as_str().unwrap().to_owned(), token, email)
     }
 
+    /// Creates an organisation with a contract on `plan` starting today; returns (org id, signup code).
     pub async fn organization_on(&self, plan: &str) -> (Uuid, String) {
         let name = format!("Org {plan} {}", Uuid::now_v7().simple());
         let org = ok_json(

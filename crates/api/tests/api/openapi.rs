@@ -48,6 +48,23 @@ async fn the_document_states_limits_shared_answers_and_links() {
     let list_tickets = &spec["paths"]["/v1/tickets"]["get"];
     let limit = list_tickets["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
     assert_eq!((limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()), (Some(1), Some(100)));
+    // Found by Schemathesis: filters typed as plain strings, though the server refuses other values.
+    let filter = |operation: &Value, name: &str| {
+        operation["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["schema"].clone()
+    };
+    for (name, value) in [
+        ("resolution", "abandoned"),
+        ("first_response", "pending"),
+        ("close_reason", "auto_closed"),
+        ("source", "monitoring"),
+    ] {
+        assert!(filter(list_tickets, name)["enum"].as_array().unwrap().contains(&value.into()), "{name}");
+    }
+    assert_eq!(filter(list_tickets, "sort")["pattern"], "^(created|due)$");
+    assert_eq!(
+        filter(&spec["paths"]["/v1/users"]["get"], "role")["enum"],
+        serde_json::json!(["customer", "agent", "admin"])
+    );
     for status in ["400", "401", "422", "500"] {
         assert!(list_tickets["responses"][status].is_object(), "GET /v1/tickets lacks {status}");
     }

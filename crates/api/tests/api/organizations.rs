@@ -113,6 +113,20 @@ async fn an_organisation_has_one_contract_in_force_at_a_time() {
     assert_problem(duplicate, StatusCode::CONFLICT, "organization_name_taken").await;
 }
 
+/// Found by Schemathesis: the rename's 409 was not in the spec (the TestApp's coverage check on
+/// drop now sees it documented).
+#[tokio::test]
+async fn renaming_to_a_taken_name_is_a_documented_409() {
+    let app = spawn_app().await;
+    let (first, _) = app.organization_on("pro").await;
+    let (second, _) = app.organization_on("pro").await;
+    let taken =
+        ok_json(app.get(&format!("/v1/organizations/{first}"), Some(&app.admin_token)).await, StatusCode::OK).await;
+    let rename =
+        app.patch(&format!("/v1/organizations/{second}"), &app.admin_token, &json!({ "name": taken["name"] })).await;
+    assert_problem(rename, StatusCode::CONFLICT, "organization_name_taken").await;
+}
+
 #[tokio::test]
 async fn rotating_the_signup_code_retires_the_old_one() {
     let app = spawn_app().await;

@@ -32,19 +32,8 @@ async fn sign_up(app: &TestApp, code: &str, name: &str, phone: &str) -> Person {
 }
 
 async fn agent(app: &TestApp, name: &str) -> Person {
-    let email = format!("agent-{}@kadix.test", Uuid::now_v7().simple());
-    let user = ok_json(
-        app.post(
-            "/v1/users",
-            Some(&app.admin_token),
-            &json!({ "email": email, "name": name, "role": "agent", "password": PASSWORD }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let token = app.login(&email, PASSWORD).await["access_token"].as_str().unwrap().to_owned();
-    Person { id: user["id"].as_str().unwrap().to_owned(), email, name: name.to_owned(), phone: String::new(), token }
+    let (id, token, email) = app.agent_named(name).await;
+    Person { id, email, name: name.to_owned(), phone: String::new(), token }
 }
 
 async fn open_ticket(app: &TestApp, token: &str, subject: &str, description: &str) -> String {

@@ -15,19 +15,8 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn agent(app: &TestApp, name: &str) -> (String, String) {
-    let email = format!("agent-{}@kadix.test", Uuid::now_v7().simple());
-    let user = ok_json(
-        app.post(
-            "/v1/users",
-            Some(&app.admin_token),
-            &json!({ "email": email, "name": name, "role": "agent", "password": PASSWORD }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let token = app.login(&email, PASSWORD).await["access_token"].as_str().unwrap().to_owned();
-    (user["id"].as_str().unwrap().to_owned(), token)
+    let (id, token, _) = app.agent_named(name).await;
+    (id, token)
 }
 
 async fn open(app: &TestApp, token: &str, severity: &str) -> String {

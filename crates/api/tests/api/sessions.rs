@@ -175,6 +175,17 @@ async fn password_change_ends_every_session() {
     app.login(&email, "another good passphrase").await;
 }
 
+/// Found by Schemathesis: an address shorter than the schema's 3 characters was accepted.
+#[tokio::test]
+async fn a_password_reset_for_an_address_outside_the_schemas_lengths_is_a_422() {
+    let app = spawn_app().await;
+    for email in ["00".to_owned(), format!("{}@example.com", "a".repeat(250))] {
+        let answer = app.post("/v1/auth/password-reset/request", None, &json!({ "email": email })).await;
+        let problem = assert_problem(answer, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "email");
+    }
+}
+
 #[tokio::test]
 async fn password_reset_writes_one_outbox_email_and_the_token_works_once() {
     let app = spawn_app().await;

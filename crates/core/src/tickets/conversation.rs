@@ -78,8 +78,11 @@ pub async fn post_message(
     )
     .execute(&mut *conn)
     .await?;
+    let timeline = change.timeline.clone();
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
+    let public_body = (!message.internal).then_some(message.body.as_str());
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, public_body, now).await?;
     Ok((message, change.ticket))
 }
 

@@ -48,8 +48,10 @@ pub async fn update(
     if let Some(status) = update.status {
         change.set_status(&rules, actor, status, now).map_err(|e| command_error(id, e))?;
     }
+    let timeline = change.timeline.clone();
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
     Ok(change.ticket)
 }
 
@@ -66,8 +68,10 @@ pub async fn close(
     let rules = store.snapshot(&mut *conn).await?;
     let mut change = store::lock(&mut *conn, Some(caller), id, &rules, now).await?;
     change.close(&rules, Some((caller.user_id, caller.role)), reason, now).map_err(|e| command_error(id, e))?;
+    let timeline = change.timeline.clone();
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
     Ok(change.ticket)
 }
 
@@ -82,7 +86,9 @@ pub async fn reopen(
     let rules = store.snapshot(&mut *conn).await?;
     let mut change = store::lock(&mut *conn, Some(caller), id, &rules, now).await?;
     change.reopen(&rules, (caller.user_id, caller.role), now).map_err(|e| command_error(id, e))?;
+    let timeline = change.timeline.clone();
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
     Ok(change.ticket)
 }

@@ -27,4 +27,4 @@ pub use lifecycle::{TicketUpdate, close, reopen, update};
 pub use open::{NewTicket, open, open_for_organization};
 pub use queries::{Sort, TicketFilter, TimelineEvent, events, explain_sla, list};
 pub use reproject::reproject_batch;
-pub use store::get;
+pub use store::{get, locked_version};

@@ -133,7 +133,9 @@ async fn open_as(
         now,
     )
     .map_err(|e| command_error(id, e))?;
+    let timeline = change.timeline.clone();
     let change = store::insert(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
     Ok(change.ticket)
 }

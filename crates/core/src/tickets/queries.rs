@@ -70,53 +70,14 @@ pub async fn list(
     let severity = filter.severity.map(Severity::as_str);
     let category = filter.category.map(Category::as_str);
     let source = filter.source.map(Source::as_str);
-    let rows: Vec<TicketRow> = match sort {
-        Sort::Created => select_tickets!(
-            lists,
-            r#"WHERE ($1::uuid IS NULL OR organization_id = $1)
-                 AND ($2::text IS NULL OR status = $2)
-                 AND ($3::text IS NULL OR severity = $3)
-                 AND ($4::text IS NULL OR category = $4)
-                 AND ($5::uuid IS NULL OR assignee_id = $5)
-                 AND (NOT $6 OR assignee_id IS NULL)
-                 AND ($7::text IS NULL OR plan_code = $7)
-                 AND ($8::bool IS NULL OR $8 = (first_response_breached OR resolution_breached OR next_due_at <= $10))
-                 AND ($9::bool IS NULL OR $9 = (NOT (first_response_breached OR resolution_breached OR next_due_at <= $10)
-                                                AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10) IS TRUE))
-                 AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12))
-                 AND ($14::text IS NULL OR source = $14)
-                 AND ($15::timestamptz IS NULL OR created_at >= $15)
-                 AND ($16::timestamptz IS NULL OR created_at < $16)
-                 AND ($17::text IS NULL OR sla_outcome(first_response_breached, first_response_due_at, first_response_met_at, close_reason, $10) = $17)
-                 AND ($18::text IS NULL OR sla_outcome(resolution_breached, resolution_due_at, resolution_met_at, close_reason, $10) = $18)
-                 AND ($19::text IS NULL OR close_reason = $19)
-               ORDER BY created_at DESC, id DESC
-               LIMIT $13"#,
-            filter.organization_id,
-            status,
-            severity,
-            category,
-            filter.assignee_id,
-            filter.unassigned,
-            filter.plan,
-            filter.breached,
-            filter.at_risk,
-            now,
-            after_at,
-            after_id,
-            page.fetch_limit(),
-            source,
-            filter.created_from,
-            filter.created_to,
-            filter.first_response.map(Outcome::as_str),
-            filter.resolution.map(Outcome::as_str),
-            filter.close_reason.map(CloseReason::as_str)
-        )
-        .fetch_all(&mut *conn)
-        .await?,
-        Sort::Due => select_tickets!(
-            lists,
-            r#"WHERE status <> 'closed'
+    // The filters both orders share, written once; each order adds its scope and keyset.
+    macro_rules! list_in_order {
+        ($scope:literal, $keyset_and_order:literal) => {
+            select_tickets!(
+                lists,
+                [
+                    $scope,
+                    r#"
                  AND ($1::uuid IS NULL OR organization_id = $1)
                  AND ($2::text IS NULL OR status = $2)
                  AND ($3::text IS NULL OR severity = $3)
@@ -127,37 +88,53 @@ pub async fn list(
                  AND ($8::bool IS NULL OR $8 = (first_response_breached OR resolution_breached OR next_due_at <= $10))
                  AND ($9::bool IS NULL OR $9 = (NOT (first_response_breached OR resolution_breached OR next_due_at <= $10)
                                                 AND (first_response_at_risk_at <= $10 OR resolution_at_risk_at <= $10) IS TRUE))
-                 AND ($11::timestamptz IS NULL OR (next_due_at, id) > ($11, $12))
                  AND ($14::text IS NULL OR source = $14)
                  AND ($15::timestamptz IS NULL OR created_at >= $15)
                  AND ($16::timestamptz IS NULL OR created_at < $16)
                  AND ($17::text IS NULL OR sla_outcome(first_response_breached, first_response_due_at, first_response_met_at, close_reason, $10) = $17)
                  AND ($18::text IS NULL OR sla_outcome(resolution_breached, resolution_due_at, resolution_met_at, close_reason, $10) = $18)
                  AND ($19::text IS NULL OR close_reason = $19)
+                 "#,
+                    $keyset_and_order
+                ],
+                filter.organization_id,
+                status,
+                severity,
+                category,
+                filter.assignee_id,
+                filter.unassigned,
+                filter.plan,
+                filter.breached,
+                filter.at_risk,
+                now,
+                after_at,
+                after_id,
+                page.fetch_limit(),
+                source,
+                filter.created_from,
+                filter.created_to,
+                filter.first_response.map(Outcome::as_str),
+                filter.resolution.map(Outcome::as_str),
+                filter.close_reason.map(CloseReason::as_str)
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        };
+    }
+    let rows: Vec<TicketRow> = match sort {
+        Sort::Created => list_in_order!(
+            "WHERE TRUE",
+            r#"AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12))
+               ORDER BY created_at DESC, id DESC
+               LIMIT $13"#
+        ),
+        // Closed tickets have no due instant: the queue is the open ones, soonest first.
+        Sort::Due => list_in_order!(
+            "WHERE status <> 'closed'",
+            r#"AND ($11::timestamptz IS NULL OR (next_due_at, id) > ($11, $12))
                ORDER BY next_due_at, id
-               LIMIT $13"#,
-            filter.organization_id,
-            status,
-            severity,
-            category,
-            filter.assignee_id,
-            filter.unassigned,
-            filter.plan,
-            filter.breached,
-            filter.at_risk,
-            now,
-            after_at,
-            after_id,
-            page.fetch_limit(),
-            source,
-            filter.created_from,
-            filter.created_to,
-            filter.first_response.map(Outcome::as_str),
-            filter.resolution.map(Outcome::as_str),
-            filter.close_reason.map(CloseReason::as_str)
-        )
-        .fetch_all(&mut *conn)
-        .await?,
+               LIMIT $13"#
+        ),
     };
     let tickets = rows.into_iter().map(Ticket::try_from).collect::<Result<Vec<_>, _>>()?;
     Ok(crate::pagination::finish(tickets, &page, |t| match sort {

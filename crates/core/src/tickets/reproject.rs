@@ -1,6 +1,6 @@
 //! Moving open tickets onto a new calendar or policy version (R5). An edit writes the version;
 //! the tickets whose clocks still cite an older one are the record of the work left, found through
-//! `tickets_versions_behind_idx`. The API moves a first batch inside the edit's request; the
+//! `tickets_projection_idx`. The API moves a first batch inside the edit's request; the
 //! worker's reconciler moves the rest in batches, so a restart resumes where it stopped, and it
 //! also picks up any ticket left behind for any reason.
 

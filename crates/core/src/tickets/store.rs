@@ -22,10 +22,10 @@ macro_rules! select_tickets {
             $(, $args)*
         )
     };
-    (lists, $rest:literal $(, $args:expr)* $(,)?) => {
+    (lists, [$($rest:literal),+ $(,)?] $(, $args:expr)* $(,)?) => {
         sqlx::query_as!(
             $crate::tickets::store::TicketRow,
-            r#"SELECT id, number, organization_id, requester_id, opened_by, source, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at FROM tickets "# + $rest
+            r#"SELECT id, number, organization_id, requester_id, opened_by, source, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at FROM tickets "# $(+ $rest)+
             $(, $args)*
         )
     };
@@ -155,6 +155,19 @@ pub async fn get(conn: &mut PgConnection, caller: Option<&Caller>, id: Uuid) -> 
         return Err(CoreError::NotFound("ticket"));
     }
     Ok(ticket)
+}
+
+/// The ticket's stored version, its row locked until the transaction ends, if the caller may see
+/// it: what a conditional change (`If-Match`) compares before changing it.
+pub async fn locked_version(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<i32, CoreError> {
+    let row = sqlx::query!("SELECT organization_id, version FROM tickets WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(CoreError::NotFound("ticket"))?;
+    if !caller.may_see_organization(row.organization_id) {
+        return Err(CoreError::NotFound("ticket"));
+    }
+    Ok(row.version)
 }
 
 /// Loads a ticket for change, locked, if the caller may see it; its clock caught up with the

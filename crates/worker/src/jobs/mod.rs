@@ -2,3 +2,4 @@
 
 pub mod email;
 pub mod ticket_timer;
+pub mod webhook;

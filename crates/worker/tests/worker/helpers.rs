@@ -71,6 +71,17 @@ pub async fn spawn_app_with_settings(count: usize, adjust: impl Fn(&mut WorkerSe
 /// the workers have started would let a reconciler round that read the later "now" act on the
 /// story's first tickets.
 pub async fn spawn_app_at(start: DateTime<Utc>, count: usize, adjust: impl Fn(&mut WorkerSettings)) -> TestApp {
+    spawn_app_with_env(start, count, &[], adjust).await
+}
+
+/// Like `spawn_app_at`, with extra environment variables for the configuration (the egress
+/// allow-list, the probe canary).
+pub async fn spawn_app_with_env(
+    start: DateTime<Utc>,
+    count: usize,
+    extra: &[(&str, String)],
+    adjust: impl Fn(&mut WorkerSettings),
+) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt().with_env_filter("info,helpdesk_worker=debug").with_test_writer().try_init();
     }
@@ -85,10 +96,13 @@ pub async fn spawn_app_at(start: DateTime<Utc>, count: usize, adjust: impl Fn(&m
         ("HELPDESK_MAIL_FROM", "Kadix Atendimento <atendimento@kadix.test>".into()),
         ("HELPDESK_WORKER_LISTEN", "127.0.0.1:0".into()),
         ("HELPDESK_DEV_MODE", "true".into()),
+        // Webhook receivers started by the tests listen on 127.0.0.1 (only: 127.0.0.2 stays refused).
+        ("HELPDESK_EGRESS_ALLOW_CIDRS", "127.0.0.1/32".into()),
     ]
     .into_iter()
     // Benchmarks may size the worker's pool like a deployment would.
     .chain(std::env::var("BENCH_DB_POOL_SIZE").ok().map(|size| ("HELPDESK_DB_POOL_SIZE", size)))
+    .chain(extra.iter().map(|(name, value)| (*name, value.clone())))
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let config = Config::from_map(&vars).expect("test config");
@@ -222,6 +236,22 @@ impl TestApp {
         }
         for index in 0..count {
             let mut settings = fast_settings(&format!("restarted-{}-{index}", Uuid::now_v7().simple()));
+            adjust(&mut settings);
+            let (worker, _) = start_worker(&self.config, settings, &self.clock).await;
+            self.workers.push(worker);
+        }
+    }
+
+    /// Kills every worker abruptly (its tasks are dropped mid-flight, nothing is finished or
+    /// recorded) and starts as many new ones: a crash and a restart.
+    pub async fn kill_and_restart_workers(&mut self, adjust: impl Fn(&mut WorkerSettings)) {
+        let count = self.workers.len();
+        for worker in self.workers.drain(..) {
+            worker.handle.abort();
+            let _ = worker.handle.await;
+        }
+        for index in 0..count {
+            let mut settings = fast_settings(&format!("revived-{}-{index}", Uuid::now_v7().simple()));
             adjust(&mut settings);
             let (worker, _) = start_worker(&self.config, settings, &self.clock).await;
             self.workers.push(worker);

@@ -6,10 +6,17 @@
 mod bench;
 mod contact_retention;
 mod delivery;
+mod egress;
 mod fixtures;
 mod health;
 mod helpers;
 mod meetings;
+mod monitoring;
+mod monitoring_guard;
+mod monitoring_probe;
+mod monitoring_resilience;
+mod monitoring_support;
+mod monitoring_windows;
 mod notifications;
 mod private_redis;
 mod reconcile;
@@ -21,5 +28,8 @@ mod schedule;
 mod smtp_server {
     pub use helpdesk_test_support::smtp::*;
 }
+mod targets;
 mod ticket_timers;
 mod upgrade;
+mod webhook_receiver;
+mod webhooks;

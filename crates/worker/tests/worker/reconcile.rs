@@ -32,8 +32,8 @@ async fn a_row_leased_by_a_dead_attempt_is_delivered_after_the_lease() {
             payload: json!({ "name": "Ana" }),
         };
         let id = outbox::enqueue_returning_id(&mut tx, email, app.clock.now()).await.unwrap().unwrap();
-        let claimed = outbox::claim_for_delivery(&mut tx, id, app.clock.now(), TimeDelta::minutes(5)).await.unwrap();
-        assert!(claimed.is_some());
+        let claimed = outbox::claim_batch(&mut tx, &[id], app.clock.now(), TimeDelta::minutes(5)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
         tx.commit().await.unwrap();
         id
     };

@@ -102,3 +102,35 @@ async fn audit_events_and_ended_sessions_are_pruned_after_their_periods() {
     wait_for(&app, &audits, &sessions, (vec![], vec![active])).await;
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_are_pruned_after_24_hours() {
+    let start: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
+    let app = spawn_app_at(start, 1, |settings| settings.retention_interval = Duration::from_secs(1)).await;
+    let user = app.desk("pro", 0).await.customer.user_id;
+    for (key, age) in [("old", TimeDelta::hours(25)), ("recent", TimeDelta::hours(23))] {
+        sqlx::query!(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body, created_at)
+             VALUES ($1, $2, '\\x00', 201, '\\x7b7d', $3)",
+            user,
+            key,
+            start - age
+        )
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let keys = sqlx::query_scalar!("SELECT key FROM idempotency_keys WHERE user_id = $1", user)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+        if keys == ["recent"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "left {keys:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.finish().await;
+}
