@@ -95,6 +95,9 @@ impl Watch {
     /// worker to probe and record every monitor due; leaves the clock at `target`.
     pub async fn advance_to(&self, target: DateTime<Utc>) {
         loop {
+            // A monitor claimed but not yet recorded has `next_check_at` at its lease's end, not
+            // its next plan: moving the clock there would probe it late. Wait for its result.
+            self.settle().await;
             let next = sqlx::query_scalar!("SELECT min(next_check_at) FROM monitors WHERE NOT paused")
                 .fetch_one(&self.app.pool)
                 .await
