@@ -94,6 +94,9 @@ pub struct Config {
     /// Internal addresses that monitor probes and webhook deliveries may reach anyway
     /// (`HELPDESK_EGRESS_ALLOW_CIDRS`); empty, the default, refuses them all (the SSRF guard).
     pub egress: helpdesk_domain::egress::EgressPolicy,
+    /// A PEM file of extra root certificates that probes and webhook deliveries trust besides the
+    /// system's (`HELPDESK_EGRESS_CA_FILE`): sites behind a private CA. Read by the worker.
+    pub egress_ca_file: Option<String>,
     /// How far ahead of the wall clock the process runs (`HELPDESK_CLOCK_OFFSET_SECONDS`): only
     /// with `HELPDESK_DEV_MODE`, for the system tests' worker to reach timers days away.
     pub clock_offset: TimeDelta,
@@ -244,6 +247,7 @@ impl Config {
                 get("HELPDESK_EGRESS_ALLOW_CIDRS").as_deref().unwrap_or(""),
             )
             .map_err(|e| ConfigError::Invalid { name: "HELPDESK_EGRESS_ALLOW_CIDRS", reason: e.to_string() })?,
+            egress_ca_file: get("HELPDESK_EGRESS_CA_FILE"),
             clock_offset,
             probe_canary_url: get("HELPDESK_PROBE_CANARY_URL"),
             probe_retention_days: u32::try_from(number("HELPDESK_PROBE_RETENTION_DAYS", 30)?.clamp(1, 3650))

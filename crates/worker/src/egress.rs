@@ -20,6 +20,8 @@ pub struct EgressOptions {
     pub total_timeout: Duration,
     pub max_redirects: usize,
     pub user_agent: String,
+    /// Roots trusted besides the system's (`HELPDESK_EGRESS_CA_FILE`).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for EgressOptions {
@@ -29,6 +31,7 @@ impl Default for EgressOptions {
             total_timeout: Duration::from_secs(15),
             max_redirects: 5,
             user_agent: format!("kadix-helpdesk/{}", env!("CARGO_PKG_VERSION")),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -52,6 +55,7 @@ impl EgressClient {
             .timeout(options.total_timeout)
             .user_agent(options.user_agent.clone())
             .tls_info(true)
+            .tls_certs_merge(options.extra_roots.iter().cloned())
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= max_redirects {
                     return attempt.error(TooManyRedirects(max_redirects));
@@ -80,6 +84,26 @@ impl EgressClient {
 #[derive(Debug, thiserror::Error)]
 #[error("more than {0} redirects")]
 pub struct TooManyRedirects(pub usize);
+
+/// Reads a PEM bundle of extra root certificates (`HELPDESK_EGRESS_CA_FILE`); a file that holds
+/// no certificate is an error, not a silent no-op.
+pub fn read_roots(path: &str) -> Result<Vec<reqwest::Certificate>, RootsError> {
+    let pem = std::fs::read(path).map_err(|source| RootsError::Read { path: path.to_owned(), source })?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|source| RootsError::Parse { path: path.to_owned(), reason: source.to_string() })?;
+    if roots.is_empty() {
+        return Err(RootsError::Parse { path: path.to_owned(), reason: "no CERTIFICATE in it".to_owned() });
+    }
+    Ok(roots)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootsError {
+    #[error("cannot read HELPDESK_EGRESS_CA_FILE={path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("HELPDESK_EGRESS_CA_FILE={path} is not a PEM bundle of certificates: {reason}")]
+    Parse { path: String, reason: String },
+}
 
 /// The guard's refusal inside a failed request, if that is why it failed.
 pub fn refusal_of(error: &reqwest::Error) -> Option<&EgressRefusal> {

@@ -61,6 +61,8 @@ pub enum StartupError {
     Smtp(#[from] SmtpConfigError),
     #[error("cannot build the outbound HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error(transparent)]
+    Roots(#[from] egress::RootsError),
     #[error("cannot listen on HELPDESK_WORKER_LISTEN={address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
 }
@@ -159,11 +161,18 @@ impl Worker {
             keep_for: settings.contact_retention,
             batch: 1000,
         };
+        let extra_roots = match &config.egress_ca_file {
+            Some(path) => egress::read_roots(path)?,
+            None => Vec::new(),
+        };
         let prober = Prober {
             pool: pool.clone(),
             queue: queue.clone(),
             clock: clock.clone(),
-            client: EgressClient::new(config.egress.clone(), &EgressOptions::default())?,
+            client: EgressClient::new(
+                config.egress.clone(),
+                &EgressOptions { extra_roots: extra_roots.clone(), ..EgressOptions::default() },
+            )?,
             store: SlaStore::default(),
             settings: settings.probes.clone(),
             canary_url: config.probe_canary_url.clone(),
@@ -180,7 +189,7 @@ impl Worker {
         };
         let egress = egress::EgressClient::new(
             config.egress.clone(),
-            &egress::EgressOptions { total_timeout: settings.webhooks.timeout, ..Default::default() },
+            &egress::EgressOptions { total_timeout: settings.webhooks.timeout, extra_roots, ..Default::default() },
         )?;
         let webhooks = WebhookDelivery {
             pool: pool.clone(),

@@ -34,6 +34,8 @@ pub struct AlertFacts {
     /// For a recovery: where the downtime ended.
     pub ended_at: Option<DateTime<Utc>>,
     pub error_kind: Option<String>,
+    /// For a TLS warning: when the certificate expires.
+    pub certificate_expires_at: Option<DateTime<Utc>>,
 }
 
 /// Announces `kind` for the incident unless it already was; returns the emergency ticket opened.
@@ -154,6 +156,26 @@ fn alert_email<'a>(
             "Down for 2 hours: intervention".to_owned(),
             format!("Down since {since}. An emergency ticket was opened and on-call was paged."),
         ),
+        (AlertKind::TlsExpiring, _) => {
+            let expires = facts.certificate_expires_at.unwrap_or(now);
+            let on = local_time(expires, zone, &to.locale);
+            let days = (expires - now).num_days().max(0);
+            if en {
+                (
+                    format!("TLS certificate expires in {days} days"),
+                    format!(
+                        "The site's certificate expires on {on}. The site is up; renew the certificate before then."
+                    ),
+                )
+            } else {
+                (
+                    format!("Certificado TLS expira em {days} dias"),
+                    format!(
+                        "O certificado do site expira em {on}. O site está no ar; renove o certificado antes disso."
+                    ),
+                )
+            }
+        }
         (_, _) => {
             let ended = facts.ended_at.unwrap_or(now);
             let until = local_time(ended, zone, &to.locale);

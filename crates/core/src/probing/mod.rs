@@ -5,11 +5,13 @@
 //!
 //! - [`claim`]: due monitors claimed with `FOR UPDATE SKIP LOCKED`, and what to probe.
 //! - [`record`]: one result: the check row, the state machine, the incident, the alerts.
+//! - [`certificate`]: the TLS expiry warning.
 //! - [`alerts`]: the e-mails of an alert, the emergency ticket and the on-call page.
 //! - [`storm`]: the storm guard's episodes ("probe connectivity problem").
 //! - [`upkeep`]: self-check, partitions and hourly rollups.
 
 pub mod alerts;
+pub mod certificate;
 pub mod claim;
 pub mod holds;
 pub mod record;

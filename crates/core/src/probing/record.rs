@@ -1,9 +1,10 @@
 //! Recording one probe result (DESIGN §3.4): in one transaction the check row, the "no data" gap
 //! a worker outage left, the state machine's step, the incident it opens or closes, the alerts
-//! it announces (each once per incident) and the monitor's next planned instant. A job replayed
-//! after a crash finds its slot no longer claimed and records nothing.
+//! it announces (each once per incident), the TLS expiry warning, and the monitor's next planned
+//! instant. A job replayed after a crash finds its slot no longer claimed and records nothing.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use helpdesk_domain::monitoring::certificate::CertificateStep;
 use helpdesk_domain::monitoring::probe_state::{
     self, AlertKind, Hold, HoldReason, Incident, Outcome, Phase, Probe, ProbeState,
 };
@@ -13,6 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::alerts::{self, AlertFacts};
+use super::certificate::{self, CertificateWatch};
 use super::holds;
 use crate::CoreError;
 use crate::sla_store::SlaStore;
@@ -53,6 +55,8 @@ struct MonitorRow {
     consecutive_failures: i32,
     consecutive_successes: i32,
     open_incident_id: Option<Uuid>,
+    tls_warning_days: i32,
+    tls_incident_id: Option<Uuid>,
 }
 
 /// Records `report`, holding alerts when `storm` says the failure is our network's.
@@ -67,7 +71,7 @@ pub async fn record(
         MonitorRow,
         r#"SELECT m.organization_id, m.name, m.url, m.interval_seconds, m.phase_offset_seconds, p.claimed_slot,
                   COALESCE(p.state, '{}') AS "probe_state!", m.paused, m.consecutive_failures, m.consecutive_successes,
-                  m.open_incident_id
+                  m.open_incident_id, m.tls_warning_days, m.tls_incident_id
            FROM monitors m LEFT JOIN monitor_probe_states p ON p.monitor_id = m.id
            WHERE m.id = $1 FOR UPDATE OF m"#,
         report.monitor_id
@@ -164,6 +168,7 @@ pub async fn record(
         started_at: step.state.incident.as_ref().or(step.closed.as_ref()).map_or(at, |incident| incident.started_at),
         ended_at: step.closed.as_ref().map(|incident| incident.ended_at(at)),
         error_kind: error_kind.map(str::to_owned),
+        certificate_expires_at: None,
     });
     let mut recorded = Recorded::default();
     if let (Some(id), Some(incident)) = (incident_id, step.state.incident.as_ref().or(step.closed.as_ref())) {
@@ -177,6 +182,19 @@ pub async fn record(
         }
     }
     recorded.alerts = step.alerts.clone();
+    let watch = CertificateWatch {
+        monitor_id: report.monitor_id,
+        organization_id: monitor.organization_id,
+        monitor_name: monitor.name.clone(),
+        url: monitor.url.clone(),
+        warning_days: u32::try_from(monitor.tls_warning_days).unwrap_or(0),
+        open_incident: monitor.tls_incident_id,
+    };
+    if let CertificateStep::Warn { .. } =
+        certificate::observe(conn, store, &watch, report.certificate_expires_at, hold.is_some(), at, now).await?
+    {
+        recorded.alerts.push(AlertKind::TlsExpiring);
+    }
 
     let planned = schedule::next_planned(report.slot.max(at), interval, phase);
     let next = probe_state::next_probe_at(&step.state, at, planned);

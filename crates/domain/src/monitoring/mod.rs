@@ -11,9 +11,11 @@
 //! - [`uptime`]: the share of observed time a monitor was up, from its incidents, with
 //!   maintenance and "no data" time left out.
 //!
+//! - [`certificate`]: the TLS expiry warning, raised once per expiring certificate.
 //! - [`probe_state`]: the probe-result state machine (confirmation, DOWN, recovery, flapping,
 //!   escalation timers, holds for maintenance and storms).
 
+pub mod certificate;
 pub mod maintenance;
 pub mod probe_state;
 pub mod schedule;

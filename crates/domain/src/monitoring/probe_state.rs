@@ -6,7 +6,8 @@
 //! - Two consecutive failures make the monitor DOWN; the incident starts at the first of them.
 //! - Two consecutive successes end it; a failure in between keeps the same incident, so flapping
 //!   gives at most one DOWN and one RECOVERY per incident.
-//! - Slow answers are *degraded*, not down, and an expiring TLS certificate is a warning.
+//! - Slow answers are *degraded*, not down; an expiring TLS certificate is a warning of its own
+//!   ([`super::certificate`]), never a downtime.
 //! - While alerts are held (a maintenance window, or a storm of failures that is our own network's
 //!   fault) incidents are still recorded, flagged, but announce nothing. A site still down once the
 //!   hold ends is announced at the first failed check after it, and its escalation timers count
@@ -278,12 +279,6 @@ pub fn next_probe_at(state: &ProbeState, last_probe_at: DateTime<Utc>, planned: 
         }
     }
     next
-}
-
-/// Days left on a certificate when they are `warn_days` or fewer: a warning, never a downtime.
-pub fn certificate_warning(not_after: DateTime<Utc>, now: DateTime<Utc>, warn_days: i64) -> Option<i64> {
-    let left = (not_after - now).num_days();
-    (left <= warn_days).then_some(left)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod monitoring_guard;
 mod monitoring_probe;
 mod monitoring_resilience;
 mod monitoring_support;
+mod monitoring_tls;
 mod monitoring_windows;
 mod notifications;
 mod private_redis;
@@ -30,6 +31,7 @@ mod smtp_server {
 }
 mod targets;
 mod ticket_timers;
+mod tls_targets;
 mod upgrade;
 mod webhook_receiver;
 mod webhooks;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
@@ -124,7 +124,8 @@ async fn serve(
     }
 }
 
-async fn answer(mut stream: tokio::net::TcpStream, modes: watch::Receiver<Mode>) {
+/// Reads one request and answers it as `modes` says (over TCP, or TLS for [`crate::tls_targets`]).
+pub async fn answer(mut stream: impl AsyncRead + AsyncWrite + Unpin, modes: watch::Receiver<Mode>) {
     let mut request = Vec::new();
     let mut buffer = [0u8; 2048];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {

@@ -86,12 +86,6 @@ fn slow_is_degraded_not_down() {
 }
 
 #[test]
-fn expiring_certificate_is_a_warning() {
-    assert_eq!(certificate_warning(t0() + TimeDelta::days(10), t0(), 14), Some(10));
-    assert_eq!(certificate_warning(t0() + TimeDelta::days(30), t0(), 14), None);
-}
-
-#[test]
 fn down_and_up_inside_a_window_records_the_incident_without_alerts() {
     let hold = Some(Hold { reason: HoldReason::Maintenance, until: t0() + TimeDelta::hours(4) });
     let held = |at, outcome| Probe { at, outcome, hold };
