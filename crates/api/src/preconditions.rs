@@ -17,9 +17,22 @@ use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, ResponseBuilder, Type};
 
 /// Reads that answer with an `ETag` and honour `If-None-Match`.
-const TAGGED_READS: [&str; 2] = ["get_ticket", "get_organization"];
+const TAGGED_READS: [&str; 11] = [
+    "get_ticket",
+    "get_organization",
+    "get_user",
+    "get_me",
+    "get_monitor",
+    "get_incident",
+    "get_window",
+    "get_meeting",
+    "get_consultant",
+    "get_contact_request",
+    "get_webhook",
+];
 /// Changes that honour `If-Match` and answer with the new `ETag`.
-const CONDITIONAL_CHANGES: [&str; 4] = ["update_ticket", "close_ticket", "reopen_ticket", "update_organization"];
+const CONDITIONAL_CHANGES: [&str; 5] =
+    ["update_ticket", "close_ticket", "reopen_ticket", "update_organization", "update_webhook"];
 /// Creations that answer with the new resource's `ETag`.
 const TAGGED_CREATIONS: [&str; 1] = ["create_ticket"];
 
@@ -35,6 +48,14 @@ pub fn revision_tag(updated_at: DateTime<Utc>, content: &str) -> String {
         .chain_update(content.as_bytes())
         .finalize();
     format!("\"r{}\"", hex::encode(&digest[..12]))
+}
+
+/// The strong entity tag of a representation without a stored version: a digest of the JSON the
+/// client receives, so it changes exactly when the representation does (live fields included,
+/// such as a monitor's last check).
+pub fn content_tag<T: serde::Serialize>(body: &T) -> String {
+    let json = serde_json::to_vec(body).unwrap_or_default();
+    format!("\"c{}\"", hex::encode(&Sha256::digest(&json)[..12]))
 }
 
 /// The client's `If-Match`, if it sent one.

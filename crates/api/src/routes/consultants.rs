@@ -6,6 +6,7 @@ use super::calendar::WeeklyHoursView;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
+use crate::preconditions::{content_tag, tagged_read};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
@@ -100,13 +101,15 @@ pub async fn list_consultants(state: web::Data<AppState>, _caller: Authenticated
 #[get("/v1/consultants/{user_id}")]
 pub async fn get_consultant(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Authenticated,
     user_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.0.require_staff()?;
     let mut conn = state.pool.acquire().await.map_err(helpdesk_core::CoreError::from)?;
     let consultant = consultants::get(&mut conn, user_id.into_inner(), state.clock.now()).await?;
-    Ok(HttpResponse::Ok().json(ConsultantView::from(consultant)))
+    let body = ConsultantView::from(consultant);
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Flag an agent or admin as a consultant, set their weekly hours, or unflag them

@@ -6,6 +6,7 @@
 use crate::auth::{Authenticated, client_ip};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
+use crate::preconditions::{content_tag, tagged_read};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -239,12 +240,14 @@ pub async fn list_contact_requests(
 #[get("/v1/contact-requests/{id}")]
 pub async fn get_contact_request(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
     let request = contact::get(&mut conn, &caller.0, *id).await?;
-    Ok(HttpResponse::Ok().json(ContactRequestView::from(request)))
+    let body = ContactRequestView::from(request);
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Answer a contact request: the answer is e-mailed to the sender, once.

@@ -4,8 +4,9 @@
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::Query;
+use crate::preconditions::{content_tag, tagged_read};
 use crate::state::AppState;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use helpdesk_core::monitoring::incidents::{self, Incident, IncidentAlert, IncidentFilter};
 use helpdesk_core::pagination::PageRequest;
@@ -139,10 +140,12 @@ pub async fn list_incidents(
 #[get("/v1/incidents/{id}")]
 pub async fn get_incident(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let incident = crate::tx::read(&state.pool, async |c| incidents::get(c, &caller.0, id).await).await?;
-    Ok(HttpResponse::Ok().json(incident_view(incident, state.clock.now())))
+    let body = incident_view(incident, state.clock.now());
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }

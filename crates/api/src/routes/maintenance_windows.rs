@@ -5,9 +5,10 @@
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
+use crate::preconditions::{content_tag, tagged_read};
 use crate::state::AppState;
 use crate::tx::{in_tx, read};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use helpdesk_core::monitoring::windows::{self, NewSchedule, NewScope, NewWindow, WindowFilter, WindowRecord};
 use helpdesk_core::pagination::PageRequest;
@@ -361,12 +362,14 @@ pub async fn list_windows(
 #[get("/v1/maintenance-windows/{id}")]
 pub async fn get_window(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let window = read(&state.pool, async |c| windows::get(c, &caller.0, id).await).await?;
-    Ok(HttpResponse::Ok().json(window_view(window, state.clock.now())?))
+    let body = window_view(window, state.clock.now())?;
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Cancel a maintenance window (admins): from now on it covers nothing; what it covered before

@@ -4,8 +4,9 @@ use super::dto::{MeView, UserView, double_option};
 use crate::auth::{Authenticated, SignedIn};
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
+use crate::preconditions::{content_tag, tagged_read};
 use crate::state::AppState;
-use actix_web::{HttpResponse, get, patch, put, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, put, web};
 use helpdesk_core::accounts::{self, ProfileUpdate};
 use helpdesk_core::{CoreError, admin_contacts};
 use serde::Deserialize;
@@ -36,11 +37,12 @@ pub struct ChangePassword {
 /// new terms wait for acceptance, so a client can show them.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "OK", body = MeView), (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json")))]
 #[get("/v1/me")]
-pub async fn get_me(state: web::Data<AppState>, caller: SignedIn) -> Result<HttpResponse, ApiError> {
+pub async fn get_me(state: web::Data<AppState>, req: HttpRequest, caller: SignedIn) -> Result<HttpResponse, ApiError> {
     let user = accounts::get_user(&state.pool, caller.0.user_id).await?;
     let mut conn = state.pool.acquire().await.map_err(CoreError::from)?;
     let admin_contact = admin_contacts::is_admin_contact(&mut conn, user.id).await?;
-    Ok(HttpResponse::Ok().json(MeView::new(user, admin_contact, &state.config.current_terms_version)))
+    let body = MeView::new(user, admin_contact, &state.config.current_terms_version);
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Update name, phone or language. E-mail, role and organisation are not self-service.

@@ -5,6 +5,7 @@
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
+use crate::preconditions::{content_tag, tagged_read};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -312,13 +313,15 @@ pub async fn list_meetings(
 #[get("/v1/meetings/{id}")]
 pub async fn get_meeting(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.acquire().await.map_err(db)?;
     let calendar = state.sla.snapshot(&mut conn).await?.calendar;
     let meeting = meetings::get(&mut conn, &caller.0, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view(&calendar, meeting)))
+    let body = view(&calendar, meeting);
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Move a meeting (same consultant and link). Atomic: if the new slot is taken the meeting

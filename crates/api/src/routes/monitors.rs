@@ -6,11 +6,12 @@
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
+use crate::preconditions::{content_tag, tagged_read};
 use crate::routes::dto::double_option;
 use crate::routes::incidents::{IncidentView, incident_view};
 use crate::state::AppState;
 use crate::tx::{in_tx, read};
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use helpdesk_core::monitoring::monitors::{self, Monitor, MonitorFilter, MonitorPatch};
 use helpdesk_core::monitoring::{incidents, uptime};
@@ -280,6 +281,7 @@ pub async fn list_monitors(
 #[get("/v1/monitors/{id}")]
 pub async fn get_monitor(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -297,12 +299,13 @@ pub async fn get_monitor(
         .open_incident_id
         .and_then(|open| recent.iter().find(|i| i.id == open).cloned())
         .map(|i| incident_view(i, now));
-    Ok(HttpResponse::Ok().json(MonitorDetail {
+    let body = MonitorDetail {
         uptime: UptimeSummary { last_24h: period("24h"), last_7d: period("7d"), last_30d: period("30d") },
         open_incident,
         recent_incidents: recent.into_iter().map(|i| incident_view(i, now)).collect(),
         monitor: monitor_view(monitor),
-    }))
+    };
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Change a monitor's settings (agents and admins). A new interval re-plans the next check on

@@ -6,6 +6,7 @@ use super::dto::{MeView, UserView};
 use crate::auth::{AdminOnly, Authenticated, SignedIn, client_ip};
 use crate::error::{ApiError, Problem};
 use crate::extract::Json;
+use crate::preconditions::{content_tag, tagged_read};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
@@ -239,7 +240,8 @@ pub async fn get_user(
     let mut tx = begin(&state).await?;
     record(&mut tx, &caller.0, "user.profile_read", user.id, &ip, json!({}), state.clock.now()).await?;
     commit(tx).await?;
-    Ok(HttpResponse::Ok().json(UserView::from(user)))
+    let body = UserView::from(user);
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Name a customer of the organisation as one of its admin contacts (admin, or an admin contact

@@ -4,9 +4,11 @@
 use crate::auth::AdminOnly;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Query};
+use crate::preconditions::{IfMatch, content_tag, tagged, tagged_read};
 use crate::state::AppState;
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, TimeDelta, Utc};
+use helpdesk_core::CoreError;
 use helpdesk_core::webhooks::deliveries;
 use helpdesk_core::webhooks::{Attempt, Delivery, NewSubscription, Subscription, SubscriptionUpdate, subscriptions};
 use serde::{Deserialize, Serialize};
@@ -254,11 +256,13 @@ pub async fn list_webhooks(state: web::Data<AppState>, caller: AdminOnly) -> Res
 #[get("/v1/webhooks/{id}")]
 pub async fn get_webhook(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: AdminOnly,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let subscription = crate::tx::read(&state.pool, async |c| subscriptions::get(c, &caller.0, *id).await).await?;
-    Ok(HttpResponse::Ok().json(WebhookView::from(subscription)))
+    let body = WebhookView::from(subscription);
+    Ok(tagged_read(&req, &content_tag(&body), &body))
 }
 
 /// Change a subscription's URL, description, event types or organisation (admin).
@@ -270,6 +274,7 @@ pub async fn get_webhook(
 #[patch("/v1/webhooks/{id}")]
 pub async fn update_webhook(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: AdminOnly,
     id: web::Path<Uuid>,
     body: Json<UpdateWebhook>,
@@ -285,11 +290,19 @@ pub async fn update_webhook(
         event_types: body.event_types,
         organization_id: body.organization_id,
     };
+    let condition = IfMatch::from_request(&req)?;
     let subscription = crate::tx::in_tx(&state.pool, async |c| {
+        if let Some(condition) = &condition {
+            let current = subscriptions::lock(c, &caller.0, *id).await?;
+            if !condition.allows(&content_tag(&WebhookView::from(current))) {
+                return Err(CoreError::PreconditionFailed("webhook subscription"));
+            }
+        }
         subscriptions::update(c, &caller.0, *id, change, state.clock.now()).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(WebhookView::from(subscription)))
+    let body = WebhookView::from(subscription);
+    Ok(tagged(HttpResponse::Ok(), &content_tag(&body), &body))
 }
 
 /// Delete a subscription with its delivery log (admin).

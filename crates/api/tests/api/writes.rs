@@ -315,3 +315,49 @@ async fn a_nul_byte_in_a_header_is_refused_before_the_application() {
     assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
     assert!(answer.to_lowercase().contains("content-length: 0"), "{answer}");
 }
+
+/// Every single resource answers with an `ETag` and a 304 to a client that holds it; a
+/// subscription changes only under a current `If-Match`.
+#[tokio::test]
+async fn single_resources_are_tagged_and_a_subscription_changes_only_under_a_current_tag() {
+    let app = spawn_app_with(&[("HELPDESK_EGRESS_ALLOW_CIDRS", "127.0.0.1/32")]).await;
+    let admin = app.admin_token.clone();
+    let (customer, _, session) = app.customer_on("pro").await;
+    let customer_id = session["user"]["id"].as_str().unwrap().to_owned();
+    let created = app.post("/v1/webhooks", Some(&admin), &json!({ "url": "http://127.0.0.1:8080/hooks" })).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let webhook = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let reads = [
+        ("/v1/me".to_owned(), customer.clone()),
+        (format!("/v1/users/{customer_id}"), admin.clone()),
+        (format!("/v1/webhooks/{webhook}"), admin.clone()),
+    ];
+    for (path, token) in &reads {
+        let first = send(app.client.get(app.url(path)).bearer_auth(token)).await;
+        assert_eq!(first.status(), StatusCode::OK, "{path}");
+        let etag =
+            first.headers().get("etag").unwrap_or_else(|| panic!("{path} has an ETag")).to_str().unwrap().to_owned();
+        let again = send(app.client.get(app.url(path)).bearer_auth(token).header("If-None-Match", &etag)).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(again.headers()["etag"], etag.as_str(), "{path}");
+    }
+
+    let url = app.url(&format!("/v1/webhooks/{webhook}"));
+    let etag = send(app.client.get(&url).bearer_auth(&admin)).await.headers()["etag"].to_str().unwrap().to_owned();
+    let changed = send(
+        app.client.patch(&url).bearer_auth(&admin).header("If-Match", &etag).json(&json!({ "description": "CRM" })),
+    )
+    .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let new_etag = changed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    let stale = send(
+        app.client.patch(&url).bearer_auth(&admin).header("If-Match", &etag).json(&json!({ "description": "ERP" })),
+    )
+    .await;
+    assert_problem(stale, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
+    let read = send(app.client.get(&url).bearer_auth(&admin)).await.json::<Value>().await.unwrap();
+    assert_eq!(read["description"], "CRM", "the stale change was not applied");
+    let modified = send(app.client.get(&url).bearer_auth(&admin).header("If-None-Match", &etag)).await;
+    assert_eq!(modified.status(), StatusCode::OK, "an old tag gets the new representation");
+}

@@ -172,6 +172,17 @@ pub async fn get(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<S
     .ok_or(CoreError::NotFound("webhook subscription"))
 }
 
+/// The subscription, locked until the transaction ends: a conditional change compares the
+/// client's entity tag with what it is about to change.
+pub async fn lock(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<Subscription, CoreError> {
+    caller.require_admin()?;
+    sqlx::query_scalar!("SELECT id FROM webhook_subscriptions WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(CoreError::NotFound("webhook subscription"))?;
+    get(conn, caller, id).await
+}
+
 /// Every subscription, oldest first (a desk has a handful).
 pub async fn list(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<Subscription>, CoreError> {
     caller.require_admin()?;
