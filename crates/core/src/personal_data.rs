@@ -138,12 +138,13 @@ pub struct Anonymised {
     pub ticket_events: u64,
     pub emails: u64,
     pub audit_events: u64,
+    pub webhook_events: u64,
 }
 
 /// Anonymises a person in the caller's transaction: the user row keeps its id (tickets, messages
 /// and timelines keep their author, timestamps and SLA evidence) but every personal field becomes
 /// a placeholder; sessions and reset links die; what they wrote is replaced; and copies of their
-/// data in e-mails, timelines and the audit log are scrubbed.
+/// data in e-mails, timelines, webhook events and the audit log are scrubbed.
 pub async fn anonymise(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -231,6 +232,7 @@ pub async fn anonymise(
     counts.ticket_events = scrub_ticket_events(conn, &involved, &scrubber).await?;
     counts.emails = scrub_emails(conn, user_id, &person.email, &involved, &scrubber, now).await?;
     counts.audit_events = scrub_audit_events(conn, user_id, &scrubber).await?;
+    counts.webhook_events = scrub_webhook_events(conn, &involved, &scrubber).await?;
 
     audit::record(
         conn,
@@ -411,6 +413,29 @@ async fn scrub_audit_events(conn: &mut PgConnection, user_id: Uuid, scrubber: &S
     .await?
     .rows_affected();
     Ok(cleared.max(scrubbed))
+}
+
+/// Webhook events about the involved tickets (subjects, public messages) lose the copies; the
+/// events keep their ids, so a replay sends the scrubbed payload under the same `webhook-id`.
+async fn scrub_webhook_events(
+    conn: &mut PgConnection,
+    involved: &[Uuid],
+    scrubber: &Scrubber,
+) -> Result<u64, CoreError> {
+    let ticket_ids: Vec<String> = involved.iter().map(Uuid::to_string).collect();
+    let rows =
+        sqlx::query!("SELECT id, payload FROM webhook_events WHERE payload->'ticket'->>'id' = ANY($1)", &ticket_ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let (ids, payloads) = scrub_all(rows.into_iter().map(|r| (r.id, r.payload)), scrubber);
+    Ok(sqlx::query!(
+        "UPDATE webhook_events e SET payload = v.payload FROM UNNEST($1::uuid[], $2::jsonb[]) v (id, payload) WHERE e.id = v.id",
+        &ids,
+        &payloads
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 /// The rows whose JSON changed, with their scrubbed JSON.

@@ -1,5 +1,6 @@
-//! Retention (DESIGN R14): on start-up and then every `retention_interval`, deletes audit events
-//! and ended sessions older than their configured periods, and idempotency keys older than 24 h, in short batches. Deleting what is past
+//! Retention (DESIGN R14): on start-up and then every `retention_interval`, deletes audit events,
+//! ended sessions and the webhook log (events with their deliveries and attempts) older than their
+//! configured periods, and idempotency keys older than 24 h, in short batches. Deleting what is past
 //! a cut-off is idempotent, so replicas running it side by side, or a round repeated after a crash,
 //! do no harm; nothing needs recording.
 
@@ -7,6 +8,7 @@ use apalis::prelude::Data;
 use apalis_cron::Tick;
 use chrono::{DateTime, TimeDelta, Utc};
 use helpdesk_core::Clock;
+use helpdesk_core::webhooks::retention as webhook_retention;
 use helpdesk_core::{idempotency, retention};
 use sqlx::{PgConnection, PgPool};
 use std::future::Future;
@@ -19,11 +21,17 @@ pub struct RetentionPeriods {
     /// Counted from the end of the session (expiry, revocation or rotation of its refresh
     /// token); also bounds expired password-reset links.
     pub ended_sessions: TimeDelta,
+    /// Webhook events with their deliveries and attempts, once nothing is left to deliver.
+    pub webhook_events: TimeDelta,
 }
 
 impl Default for RetentionPeriods {
     fn default() -> Self {
-        Self { audit_events: TimeDelta::days(730), ended_sessions: TimeDelta::days(90) }
+        Self {
+            audit_events: TimeDelta::days(730),
+            ended_sessions: TimeDelta::days(90),
+            webhook_events: TimeDelta::days(30),
+        }
     }
 }
 
@@ -45,6 +53,7 @@ pub struct Pruned {
     /// Idempotency keys past `helpdesk_core::idempotency::KEEP` (24 h), which the API no longer
     /// replays.
     pub idempotency_keys: u64,
+    pub webhook_events: u64,
 }
 
 type Prune = for<'c> fn(
@@ -71,6 +80,12 @@ impl Retention {
                 .await?,
             idempotency_keys: self
                 .drain(|c, cutoff, batch| Box::pin(idempotency::prune(c, cutoff, batch)), now - idempotency::KEEP)
+                .await?,
+            webhook_events: self
+                .drain(
+                    |c, cutoff, batch| Box::pin(webhook_retention::prune_events(c, cutoff, batch)),
+                    now - self.periods.webhook_events,
+                )
                 .await?,
         })
     }

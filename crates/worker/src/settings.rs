@@ -130,9 +130,9 @@ impl WorkerSettings {
     /// Defaults, overridden by `HELPDESK_WORKER_NAME`, `HELPDESK_WORKER_POLL_MS`,
     /// `HELPDESK_RECONCILE_SECONDS`, `HELPDESK_EMAIL_CONCURRENCY`, `HELPDESK_TIMER_CONCURRENCY`,
     /// `HELPDESK_EMAIL_LEASE_SECONDS`, `HELPDESK_AUDIT_RETENTION_DAYS`,
-    /// `HELPDESK_SESSION_RETENTION_DAYS`, `HELPDESK_CONTACT_RETENTION_DAYS`, `HELPDESK_RETENTION_INTERVAL_SECONDS`,
+    /// `HELPDESK_SESSION_RETENTION_DAYS`, `HELPDESK_WEBHOOK_RETENTION_DAYS`, `HELPDESK_CONTACT_RETENTION_DAYS`, `HELPDESK_RETENTION_INTERVAL_SECONDS`,
     /// `HELPDESK_PROBE_BATCH`, `HELPDESK_PROBE_CONCURRENCY` and `HELPDESK_PROBE_BATCH_CONCURRENCY` when set.
-    /// `HELPDESK_WEBHOOK_TIMEOUT_SECONDS`, `HELPDESK_WEBHOOK_CONCURRENCY`,
+    /// `HELPDESK_WEBHOOK_TIMEOUT_SECONDS`, `HELPDESK_WEBHOOK_LEASE_SECONDS`, `HELPDESK_WEBHOOK_CONCURRENCY`,
     /// `HELPDESK_WEBHOOK_DISABLE_AFTER_FAILURES` and `HELPDESK_WEBHOOK_DISABLE_AFTER_HOURS` when set.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
@@ -167,6 +167,9 @@ impl WorkerSettings {
         if let Some(days) = number("HELPDESK_AUDIT_RETENTION_DAYS")? {
             settings.retention.audit_events = days_delta(days);
         }
+        if let Some(days) = number("HELPDESK_WEBHOOK_RETENTION_DAYS")? {
+            settings.retention.webhook_events = days_delta(days);
+        }
         if let Some(days) = number("HELPDESK_SESSION_RETENTION_DAYS")? {
             settings.retention.ended_sessions = days_delta(days);
         }
@@ -187,6 +190,9 @@ impl WorkerSettings {
         }
         if let Some(seconds) = number("HELPDESK_WEBHOOK_TIMEOUT_SECONDS")? {
             settings.webhooks.timeout = Duration::from_secs(seconds.min(300));
+        }
+        if let Some(seconds) = number("HELPDESK_WEBHOOK_LEASE_SECONDS")? {
+            settings.webhooks.lease = TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX).min(3600));
         }
         if let Some(count) = number("HELPDESK_WEBHOOK_CONCURRENCY")? {
             settings.webhooks.concurrency = usize::try_from(count).unwrap_or(settings.webhooks.concurrency);

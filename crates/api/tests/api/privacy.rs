@@ -204,6 +204,16 @@ async fn ticket_as_agent(app: &TestApp, token: &str, id: &str) -> Value {
 #[tokio::test]
 async fn deletion_leaves_no_trace_and_keeps_the_tickets_and_their_sla() {
     let app = spawn_app_at(MONDAY_MORNING).await;
+    // An integration hears of every ticket event, so the webhook log holds copies too (no worker
+    // runs here: they stay pending).
+    sqlx::query!(
+        "INSERT INTO webhook_subscriptions (id, url, secret, created_at, updated_at)
+         VALUES ($1, 'https://crm.example/hooks', 'whsec_test', now(), now())",
+        Uuid::now_v7()
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let s = story(&app).await;
     // An e-mail to her still waiting in the outbox when she leaves.
     let refresh_token = app.login(&s.maria.email, PASSWORD).await["refresh_token"].as_str().unwrap().to_owned();
@@ -221,6 +231,7 @@ async fn deletion_leaves_no_trace_and_keeps_the_tickets_and_their_sla() {
     }
     assert!(occurrences(&app, s.maria_texts[2]).await.iter().any(|c| c.starts_with("email_outbox.payload")));
     assert!(occurrences(&app, &s.maria.name).await.iter().any(|c| c.starts_with("ticket_messages.body")));
+    assert!(occurrences(&app, s.maria_texts[2]).await.iter().any(|c| c.starts_with("webhook_events.payload")));
 
     // The organisation's first person is its admin contact; she hands over before she leaves.
     let me = ok_json(app.get("/v1/me", Some(&s.maria.token)).await, StatusCode::OK).await;

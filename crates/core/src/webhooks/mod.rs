@@ -2,6 +2,7 @@
 //! [`crate::webhook_events`]; this module is what admins manage and what the worker drives.
 
 pub mod deliveries;
+pub mod retention;
 pub mod subscriptions;
 
 pub use deliveries::{Attempt, Delivery};

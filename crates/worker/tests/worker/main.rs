@@ -35,3 +35,4 @@ mod tls_targets;
 mod upgrade;
 mod webhook_receiver;
 mod webhooks;
+mod webhooks_killed;

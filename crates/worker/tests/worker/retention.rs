@@ -71,7 +71,11 @@ async fn wait_for(app: &TestApp, audit: &[Uuid], sessions: &[Uuid], expected: (V
 async fn audit_events_and_ended_sessions_are_pruned_after_their_periods() {
     let start: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
     let app = spawn_app_at(start, 1, |settings| {
-        settings.retention = RetentionPeriods { audit_events: TimeDelta::days(30), ended_sessions: TimeDelta::days(7) };
+        settings.retention = RetentionPeriods {
+            audit_events: TimeDelta::days(30),
+            ended_sessions: TimeDelta::days(7),
+            ..RetentionPeriods::default()
+        };
         settings.retention_interval = Duration::from_secs(1);
         settings.retention_batch = 2; // several batches per round
     })
@@ -132,5 +136,77 @@ async fn idempotency_keys_are_pruned_after_24_hours() {
         assert!(tokio::time::Instant::now() < deadline, "left {keys:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_webhook_events_go_with_their_deliveries_unless_still_to_be_delivered() {
+    let start: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
+    let app = spawn_app_at(start, 1, |settings| settings.retention_interval = Duration::from_secs(1)).await;
+    let subscription = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO webhook_subscriptions (id, url, secret, event_types, enabled, created_at, updated_at)
+         VALUES ($1, 'https://crm.example/hooks', 'whsec_x', '{}', false, $2, $2)",
+        subscription,
+        start
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut events = Vec::new();
+    for (age_days, state) in [(31, "succeeded"), (45, "failed"), (40, "pending"), (29, "succeeded")] {
+        let (event, delivery) = (Uuid::now_v7(), Uuid::now_v7());
+        let at = start - TimeDelta::days(age_days);
+        sqlx::query!(
+            "INSERT INTO webhook_events (id, type, occurred_at, payload) VALUES ($1, 'ticket.created', $2, '{}')",
+            event,
+            at
+        )
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query!(
+            "INSERT INTO webhook_deliveries (id, subscription_id, event_id, state, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+            delivery,
+            subscription,
+            event,
+            state,
+            at
+        )
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query!(
+            "INSERT INTO webhook_attempts (id, delivery_id, attempt, at, succeeded, latency_ms) VALUES ($1, $2, 1, $3, false, 5)",
+            Uuid::now_v7(),
+            delivery,
+            at
+        )
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        events.push(event);
+    }
+    let kept = vec![events[2], events[3]];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = sqlx::query_scalar!("SELECT id FROM webhook_events WHERE id = ANY($1) ORDER BY id", &events)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+        if left == kept {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "left {left:?}, expected the pending and the recent one");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM webhook_deliveries) AS "deliveries!", (SELECT count(*) FROM webhook_attempts) AS "attempts!""#
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((left.deliveries, left.attempts), (2, 2), "the pruned events' deliveries and attempts went with them");
     app.finish().await;
 }

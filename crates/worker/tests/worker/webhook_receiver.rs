@@ -1,5 +1,5 @@
 //! A webhook receiver for the tests: a small HTTP/1.1 server on 127.0.0.1 (keep-alive) that
-//! records every request, answers with the status the test sets, or hangs when told to; and an
+//! records every request, answers with the status the test sets, or holds it unanswered when told to; and an
 //! independent check of the Standard Webhooks signature, computed by Python's `hmac` module.
 
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -15,7 +15,7 @@ pub struct Received {
     pub timestamp: String,
     pub signature: String,
     pub body: String,
-    /// The status this request was answered with.
+    /// The status this request was answered with; 0 for one held unanswered.
     pub status: u16,
     pub arrived: std::time::Instant,
 }
@@ -76,11 +76,10 @@ impl Receiver {
                         if reader.read_exact(&mut body).await.is_err() {
                             return;
                         }
-                        if shared.hang.load(Ordering::SeqCst) {
-                            tokio::time::sleep(Duration::from_secs(3600)).await;
-                            return;
-                        }
-                        let status = shared.status.load(Ordering::SeqCst);
+                        // A held request was received in full but is never answered: it is
+                        // recorded with status 0, as a receiver that acted on it would know it.
+                        let hang = shared.hang.load(Ordering::SeqCst);
+                        let status = if hang { 0 } else { shared.status.load(Ordering::SeqCst) };
                         shared.requests.lock().unwrap().push(Received {
                             id: header("webhook-id"),
                             timestamp: header("webhook-timestamp"),
@@ -89,6 +88,10 @@ impl Receiver {
                             status,
                             arrived: std::time::Instant::now(),
                         });
+                        if hang {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            return;
+                        }
                         let answer = format!("status {status}");
                         let response =
                             format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{answer}", answer.len());
@@ -114,6 +117,7 @@ impl Receiver {
         self.hang.store(hang, Ordering::SeqCst);
     }
 
+    /// Every request received, answered or held.
     pub fn all(&self) -> Vec<Received> {
         self.requests.lock().unwrap().clone()
     }

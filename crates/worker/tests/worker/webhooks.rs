@@ -73,7 +73,7 @@ async fn subscribe(app: &TestApp, admin: &Caller, url: &str, organization_id: Op
     (subscription.id, secret)
 }
 
-fn incident(organization_id: Uuid, n: u128) -> IncidentEvent {
+pub(crate) fn incident(organization_id: Uuid, n: u128) -> IncidentEvent {
     IncidentEvent {
         incident_id: Uuid::from_u128(n),
         monitor_id: Uuid::from_u128(1000 + n),
@@ -88,12 +88,12 @@ fn incident(organization_id: Uuid, n: u128) -> IncidentEvent {
 }
 
 /// The event ids of the subscription's deliveries, by sequence (the order they must arrive in).
-async fn delivery_order(app: &TestApp, subscription: Uuid) -> Vec<String> {
+pub(crate) async fn delivery_order(pool: &sqlx::PgPool, subscription: Uuid) -> Vec<String> {
     sqlx::query_scalar!(
         "SELECT event_id FROM webhook_deliveries WHERE subscription_id = $1 ORDER BY sequence",
         subscription
     )
-    .fetch_all(&app.pool)
+    .fetch_all(pool)
     .await
     .unwrap()
     .into_iter()
@@ -102,7 +102,7 @@ async fn delivery_order(app: &TestApp, subscription: Uuid) -> Vec<String> {
 }
 
 /// Arrival order with duplicates folded (a duplicate is a resend of one already accepted).
-fn first_arrivals(received: &[crate::webhook_receiver::Received]) -> Vec<String> {
+pub(crate) fn first_arrivals(received: &[crate::webhook_receiver::Received]) -> Vec<String> {
     let mut seen = HashSet::new();
     received.iter().filter(|r| seen.insert(r.id.clone())).map(|r| r.id.clone()).collect()
 }
@@ -267,7 +267,7 @@ async fn every_event_type_is_delivered_in_order_and_its_signature_verifies_indep
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].json()["data"]["body"], "Olá! Pode confirmar?");
     // In order: arrivals follow the deliveries' sequence.
-    let order = delivery_order(&app, subscription).await;
+    let order = delivery_order(&app.pool, subscription).await;
     assert_eq!(first_arrivals(&received), order[..first_arrivals(&received).len()].to_vec());
     app.finish().await;
 }
@@ -294,7 +294,7 @@ async fn a_receiver_down_for_a_while_gets_everything_in_order_without_gaps_once_
     assert!(refused.iter().all(|r| r.id == refused[0].id), "only the head is tried while it fails");
     receiver.answer_with(200);
     let received = receiver.wait_for(30, "40 deliveries", |r| first_arrivals(r).len() >= 40).await;
-    assert_eq!(first_arrivals(&received), delivery_order(&app, subscription).await, "in order, none missing");
+    assert_eq!(first_arrivals(&received), delivery_order(&app.pool, subscription).await, "in order, none missing");
     let attempts = sqlx::query_scalar!(
         "SELECT count(*) AS \"count!\" FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
          WHERE d.subscription_id = $1 AND NOT a.succeeded AND a.response_status = 503",
@@ -333,7 +333,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_we
     app.kill_and_restart_workers(fast_webhooks).await;
     receiver.hang(false);
     let received = receiver.wait_for(40, "20 deliveries", |r| first_arrivals(r).len() >= 20).await;
-    let order = delivery_order(&app, subscription).await;
+    let order = delivery_order(&app.pool, subscription).await;
     assert_eq!(first_arrivals(&received), order, "nothing lost, in order");
     let ids: HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), 20, "any duplicate carries an id already seen");
