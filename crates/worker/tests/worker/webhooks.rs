@@ -502,7 +502,8 @@ async fn admin_email(app: &TestApp, admin: &Caller) -> String {
 
 /// Benchmark, not a test (`scripts/bench-webhooks`): `BENCH_WEBHOOKS` events (default 20,000)
 /// for `BENCH_SUBSCRIPTIONS` subscriptions (default 10) to the local receiver, one worker with
-/// production settings. Prints deliveries/s and the delay from commit to arrival, p50 and p99.
+/// production settings, written as fast as possible or at `BENCH_RATE` events a second. Prints
+/// deliveries/s and the delay from commit to arrival, p50 and p99.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark"]
 async fn bench_webhooks() {
@@ -520,10 +521,17 @@ async fn bench_webhooks() {
     for _ in 0..subs {
         subscribe(&app, &admin, &receiver.url(), None).await;
     }
+    // `BENCH_RATE` events a second (0, the default: as fast as they can be written), to measure
+    // the delay at a steady load rather than behind a backlog.
+    let rate: f64 = std::env::var("BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let started = std::time::Instant::now();
     let mut committed = std::collections::HashMap::new();
     // Batches of 50 events per transaction, as a busy desk would commit them.
     for batch in 0..events.div_ceil(50) {
+        if rate > 0.0 {
+            let due = started + Duration::from_secs_f64((batch * 50) as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
         let mut tx = app.pool.begin().await.unwrap();
         let mut ids = Vec::new();
         for n in 0..50.min(events - batch * 50) {
