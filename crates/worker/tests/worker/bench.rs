@@ -125,7 +125,17 @@ async fn bench_a_hundred_thousand_due_reminders_end_to_end() {
     let acted = || load(&metrics.reconciler_timers_acted) + load(&metrics.timers_acted);
     // The reminders, and the two e-mails the template ticket's opening and reply caused.
     let emails = count as u64 + 2;
+    let mut next_report = Duration::from_secs(10);
     loop {
+        if started.elapsed() >= next_report {
+            println!(
+                "  at {:>4.0?}: {} reminders written, {} e-mails sent",
+                started.elapsed(),
+                acted(),
+                load(&metrics.emails_sent)
+            );
+            next_report += Duration::from_secs(10);
+        }
         if handled.is_none() && acted() >= count as u64 {
             handled = Some(started.elapsed());
         }
