@@ -112,13 +112,6 @@ static PROMOTE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-/// The deduplication key of the delivery of an outbox row due at `due_micros` (microseconds since
-/// the epoch): one job per attempt, whoever queues it (the LISTEN fast path, the reconciler, the
-/// outbox sweep), so a row waiting in a backlog is not queued twice.
-pub fn outbox_delivery_key(outbox_id: Uuid, due_micros: i64) -> String {
-    format!("outbox:{outbox_id}:due:{due_micros}")
-}
-
 /// How long a key deduplicates a job pushed for "now" ([`JobQueue::deliver_email`]).
 pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(60 * 60);
 

@@ -3,7 +3,7 @@
 //! the listener is reconnecting, announcements are missed, and the reconciler delivers those
 //! rows within its interval.
 
-use helpdesk_core::jobs::{DEFAULT_DEDUPE_WINDOW, DeliverEmail, Enqueue, JobQueue, outbox_delivery_key};
+use helpdesk_core::jobs::{DEFAULT_DEDUPE_WINDOW, DeliverEmail, Enqueue, JobQueue};
 use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;
@@ -37,11 +37,11 @@ async fn listen(pool: &PgPool, queue: &JobQueue) -> Result<(), sqlx::Error> {
         let mut jobs = Vec::new();
         let mut next = Some(listener.recv().await?);
         while let Some(notification) = next.take() {
-            match parse(notification.payload()) {
-                Some((outbox_id, key)) => {
-                    jobs.push(Enqueue::now(DeliverEmail { outbox_id }).once(key, DEFAULT_DEDUPE_WINDOW));
-                }
-                None => tracing::warn!(payload = notification.payload(), "ignoring a malformed outbox notification"),
+            match notification.payload().parse::<Uuid>() {
+                Ok(outbox_id) => jobs.push(
+                    Enqueue::now(DeliverEmail { outbox_id }).once(format!("outbox:{outbox_id}"), DEFAULT_DEDUPE_WINDOW),
+                ),
+                Err(_) => tracing::warn!(payload = notification.payload(), "ignoring a malformed outbox notification"),
             }
             if jobs.len() < BATCH {
                 next = listener.next_buffered();
@@ -51,34 +51,5 @@ async fn listen(pool: &PgPool, queue: &JobQueue) -> Result<(), sqlx::Error> {
         if let Err(error) = queue.push_all(jobs).await {
             tracing::warn!(count, %error, "cannot queue e-mails now; the reconciler will");
         }
-    }
-}
-
-/// The row and the job's deduplication key from an announcement: `<id> <due microseconds>`, the
-/// reconciler's key; a bare `<id>` (a row announced before that migration) keys on the id alone.
-fn parse(payload: &str) -> Option<(Uuid, String)> {
-    match payload.split_once(' ') {
-        Some((id, due)) => {
-            let id = id.parse().ok()?;
-            Some((id, outbox_delivery_key(id, due.parse().ok()?)))
-        }
-        None => payload.parse().ok().map(|id| (id, format!("outbox:{id}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn announcements_key_deliveries_as_the_reconciler_does() {
-        let id = Uuid::now_v7();
-        assert_eq!(
-            parse(&format!("{id} 1796212800123456")),
-            Some((id, outbox_delivery_key(id, 1_796_212_800_123_456)))
-        );
-        assert_eq!(parse(&id.to_string()), Some((id, format!("outbox:{id}"))));
-        assert_eq!(parse("nonsense"), None);
-        assert_eq!(parse(&format!("{id} soon")), None);
     }
 }

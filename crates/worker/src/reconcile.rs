@@ -10,7 +10,7 @@ use apalis::prelude::Data;
 use apalis_cron::{Schedule, Tick};
 use chrono::Utc;
 use helpdesk_core::Clock;
-use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue, outbox_delivery_key};
+use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue};
 use helpdesk_core::meeting_reminders;
 use helpdesk_core::outbox;
 use helpdesk_core::sla_store::SlaStore;
@@ -178,7 +178,7 @@ impl Reconciler {
             let jobs = rows
                 .iter()
                 .map(|row| {
-                    let key = outbox_delivery_key(row.id, row.next_attempt_at.timestamp_micros());
+                    let key = format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros());
                     Enqueue::now(DeliverEmail { outbox_id: row.id }).once(key, self.dedupe_window())
                 })
                 .collect();

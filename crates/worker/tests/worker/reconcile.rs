@@ -115,23 +115,3 @@ async fn rounds_with_nobody_consuming_queue_each_due_email_once() {
     reconciler.run().await.unwrap();
     assert_eq!(queued(format!("{prefix}:email:meta:*")).await, 20);
 }
-
-/// The fast path and the reconciler key a delivery alike, so a row waiting in a backlog when the
-/// reconciler runs is not queued twice: the announcement carries the row's due instant, exactly
-/// as PostgreSQL stored it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_announcement_names_the_due_instant_the_reconciler_keys_on() {
-    let app = spawn_app().await;
-    let mut listener = sqlx::postgres::PgListener::connect_with(&app.pool).await.unwrap();
-    listener.listen("email_outbox").await.unwrap();
-    let id = app.insert_email("welcome", "en", json!({ "name": "Ana" })).await;
-    let announced = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv()).await.unwrap().unwrap();
-    let due = sqlx::query_scalar!("SELECT next_attempt_at FROM email_outbox WHERE id = $1", id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(announced.payload(), format!("{id} {}", due.timestamp_micros()));
-    // The listener holds one of the pool's connections; the pool closes only without it.
-    drop(listener);
-    app.finish().await;
-}
