@@ -4,6 +4,7 @@
 //! process caches them after the first read.
 
 use crate::CoreError;
+use crate::webhook_events::ReceiversSeen;
 use chrono::{DateTime, Utc};
 use helpdesk_domain::calendar::{BusinessCalendar, CalendarSpec};
 use helpdesk_domain::sla::SlaPolicy;
@@ -47,11 +48,23 @@ impl SlaStore {
     /// The versions in force now, read in the caller's transaction so a concurrent edit is seen
     /// consistently.
     pub async fn snapshot(&self, conn: &mut PgConnection) -> Result<SlaSnapshot, CoreError> {
+        Ok(self.snapshot_for_change(conn).await?.0)
+    }
+
+    /// [`Self::snapshot`], and the webhook receivers the transaction sees, read in the same
+    /// statement: a ticket change records its webhook events without a read of its own (see
+    /// [`ReceiversSeen`]).
+    pub async fn snapshot_for_change(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<(SlaSnapshot, ReceiversSeen), CoreError> {
         let current = sqlx::query!(
-            r#"SELECT (SELECT max(version) FROM calendar_versions) AS "calendar!", (SELECT max(version) FROM sla_policy_versions) AS "policy!""#
+            r#"SELECT (SELECT max(version) FROM calendar_versions) AS "calendar!", (SELECT max(version) FROM sla_policy_versions) AS "policy!",
+                      (SELECT token FROM webhook_subscriber_generation) AS "receivers!""#
         )
         .fetch_one(&mut *conn)
         .await?;
+        let seen = ReceiversSeen(current.receivers);
         self.load_calendars(conn, current.calendar).await?;
         self.load_policy(conn, current.policy).await?;
         let calendars = self.calendars.read().unwrap_or_else(PoisonError::into_inner);
@@ -64,13 +77,14 @@ impl SlaStore {
             .get(&(current.policy as u32))
             .cloned()
             .ok_or_else(|| CoreError::Internal("current policy missing".into()))?;
-        Ok(SlaSnapshot {
+        let snapshot = SlaSnapshot {
             calendars: calendars.iter().map(|(v, (c, _))| (*v, c.clone())).collect(),
             calendar,
             calendar_created_at,
             policy,
             policy_created_at,
-        })
+        };
+        Ok((snapshot, seen))
     }
 
     async fn load_calendars(&self, conn: &mut PgConnection, up_to: i32) -> Result<(), CoreError> {

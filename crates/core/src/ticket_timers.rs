@@ -16,6 +16,7 @@ use crate::outbox::{self, NewEmail, templates};
 use crate::sla_store::{SlaSnapshot, SlaStore};
 use crate::tickets::notify::{self, Recipient};
 use crate::tickets::store::{self, command_error};
+use crate::webhook_events::ReceiversSeen;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use helpdesk_domain::sla::{Metric, Severity};
@@ -51,13 +52,13 @@ pub async fn run_due(
     ticket: Uuid,
     now: DateTime<Utc>,
 ) -> Result<TimerOutcome, CoreError> {
-    let snapshot = store.snapshot(&mut *conn).await?;
+    let (snapshot, receivers) = store.snapshot_for_change(&mut *conn).await?;
     let change = match store::lock(&mut *conn, None, ticket, &snapshot, now).await {
         Ok(change) => change,
         Err(CoreError::NotFound(_)) => return Ok(TimerOutcome::NothingDue { next_at: None }),
         Err(error) => return Err(error),
     };
-    let outcome = run_locked(conn, &snapshot, vec![change], now).await?.pop();
+    let outcome = run_locked(conn, &snapshot, receivers, vec![change], now).await?.pop();
     Ok(outcome.unwrap_or(TimerOutcome::NothingDue { next_at: None }))
 }
 
@@ -95,7 +96,7 @@ pub async fn run_due_batch(
     if due.is_empty() {
         return Ok(batch);
     }
-    let snapshot = store.snapshot(&mut *tx).await?;
+    let (snapshot, receivers) = store.snapshot_for_change(&mut *tx).await?;
     let mut changes = Vec::with_capacity(due.len());
     for ticket in due {
         let id = ticket.id;
@@ -107,7 +108,7 @@ pub async fn run_due_batch(
             }
         }
     }
-    for outcome in run_locked(tx, &snapshot, changes, now).await? {
+    for outcome in run_locked(tx, &snapshot, receivers, changes, now).await? {
         if let TimerOutcome::Acted { kinds, .. } = outcome {
             batch.acted += 1;
             batch.timers += kinds.len();
@@ -144,6 +145,7 @@ struct Alert {
 async fn run_locked(
     tx: &mut PgConnection,
     snapshot: &SlaSnapshot,
+    receivers: ReceiversSeen,
     changes: Vec<TicketChange>,
     now: DateTime<Utc>,
 ) -> Result<Vec<TimerOutcome>, CoreError> {
@@ -275,7 +277,7 @@ async fn run_locked(
     outbox::enqueue_all(&mut *tx, emails, now).await?;
     // SLA at risk / breached and R8's auto-close, for webhooks (issue 13).
     for (change, timeline) in saved.iter().zip(&timelines) {
-        crate::webhook_events::ticket_change(&mut *tx, change, timeline, None, now).await?;
+        crate::webhook_events::ticket_change(&mut *tx, change, timeline, None, receivers, now).await?;
     }
     let mut saved = saved.into_iter().zip(decided);
     Ok(outcomes

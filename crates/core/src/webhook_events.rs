@@ -19,24 +19,60 @@ use helpdesk_domain::tickets::{TicketChange, TimelineEntry};
 use helpdesk_domain::webhooks::events::{IncidentEvent, MaintenanceScheduled, MeetingEvent};
 use helpdesk_domain::webhooks::{EventData, EventType, SubscriptionFilter, WebhookEvent, ticket_events};
 use sqlx::PgConnection;
+use std::sync::{Arc, PoisonError, RwLock};
 use uuid::Uuid;
 
 /// The advisory lock key that orders deliveries (an arbitrary constant: "webhook" in ASCII).
 pub const ORDER_LOCK: i64 = 0x0077_6562_686f_6f6b;
 
+/// Which receivers a transaction has seen: the token of `webhook_subscriber_generation`, read by
+/// [`crate::sla_store::SlaStore::snapshot_for_change`] in the statement every ticket transaction
+/// already runs. The token changes whenever a subscription is created, deleted, enabled,
+/// disabled or re-filtered (a trigger), so a process that has the receivers of this token needs
+/// no read of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiversSeen(pub Uuid);
+
+/// One enabled subscription and what it receives.
+#[derive(Debug, Clone)]
+struct Receiver {
+    id: Uuid,
+    filter: SubscriptionFilter,
+}
+
+/// The receivers of the token this process read last. Tokens are random UUIDs, so one names one
+/// database's state: a process serving several databases (the test suite) only misses more often.
+static RECEIVERS: RwLock<Option<(Uuid, Arc<[Receiver]>)>> = RwLock::new(None);
+
 /// Records `event` and its deliveries to every enabled subscription that receives it (or, for a
 /// ping, to its one subscription); an event nobody receives is not stored. Returns how many
 /// deliveries were written.
 pub async fn record(conn: &mut PgConnection, event: &WebhookEvent, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+    record_seen(conn, event, None, now).await
+}
+
+/// [`record`], with the receivers `seen` earlier in the transaction: no read when this process
+/// knows that token's receivers.
+async fn record_seen(
+    conn: &mut PgConnection,
+    event: &WebhookEvent,
+    seen: Option<ReceiversSeen>,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
     let event_type = event.data.event_type();
     let organization_id = event.data.organization_id();
     let target = match &event.data {
         EventData::Ping(ping) => Some(ping.subscription_id),
         _ => None,
     };
-    let subscribers = match target {
+    let subscribers: Vec<Uuid> = match target {
         Some(subscription) => vec![subscription],
-        None => subscribers(&mut *conn, event_type, organization_id).await?,
+        None => receivers(&mut *conn, seen)
+            .await?
+            .iter()
+            .filter(|r| r.filter.receives(event_type, organization_id))
+            .map(|r| r.id)
+            .collect(),
     };
     // Without a subscriber the event is not kept: nothing would deliver it, and its payload
     // (names, message bodies) would be personal data stored for nobody (R14).
@@ -58,21 +94,37 @@ pub async fn record(conn: &mut PgConnection, event: &WebhookEvent, now: DateTime
     insert_deliveries(conn, event.id, &subscribers, None, now).await
 }
 
-/// The enabled subscriptions that receive an event of this type about this organisation.
-async fn subscribers(
-    conn: &mut PgConnection,
-    event_type: EventType,
-    organization_id: Option<Uuid>,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    let rows =
-        sqlx::query!("SELECT id, event_types, organization_id FROM webhook_subscriptions WHERE enabled ORDER BY id")
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(rows
+/// The enabled subscriptions, from this process's copy when `seen` is its token; otherwise read
+/// with the current token in one statement (so the copy is exactly that token's) and kept.
+async fn receivers(conn: &mut PgConnection, seen: Option<ReceiversSeen>) -> Result<Arc<[Receiver]>, sqlx::Error> {
+    if let Some(ReceiversSeen(token)) = seen {
+        let cached = RECEIVERS.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((cached_token, receivers)) = cached.as_ref()
+            && *cached_token == token
+        {
+            return Ok(receivers.clone());
+        }
+    }
+    let rows = sqlx::query!(
+        r#"SELECT g.token, s.id AS "id?", s.event_types AS "event_types?", s.organization_id
+           FROM webhook_subscriber_generation g
+           LEFT JOIN webhook_subscriptions s ON s.enabled
+           ORDER BY s.id"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(token) = rows.first().map(|row| row.token) else {
+        return Ok(Arc::from([]));
+    };
+    let receivers: Arc<[Receiver]> = rows
         .into_iter()
-        .filter(|row| filter_of(&row.event_types, row.organization_id).receives(event_type, organization_id))
-        .map(|row| row.id)
-        .collect())
+        .filter_map(|row| {
+            let filter = filter_of(row.event_types.as_deref().unwrap_or_default(), row.organization_id);
+            row.id.map(|id| Receiver { id, filter })
+        })
+        .collect();
+    *RECEIVERS.write().unwrap_or_else(PoisonError::into_inner) = Some((token, receivers.clone()));
+    Ok(receivers)
 }
 
 /// A stored subscription's filter; stored types this build does not know are ignored.
@@ -83,7 +135,9 @@ pub fn filter_of(event_types: &[String], organization_id: Option<Uuid>) -> Subsc
     }
 }
 
-/// Writes one delivery of `event_id` per subscription, numbered under the order lock.
+/// Writes one delivery of `event_id` per subscription, numbered under the order lock. A
+/// subscription deleted since the caller's receivers were read is skipped: those may come from
+/// a copy as old as the transaction's first statement.
 pub(crate) async fn insert_deliveries(
     conn: &mut PgConnection,
     event_id: Uuid,
@@ -101,6 +155,7 @@ pub(crate) async fn insert_deliveries(
         "INSERT INTO webhook_deliveries (id, subscription_id, event_id, next_attempt_at, replay_of, created_at)
          SELECT v.id, v.subscription_id, $3, $4, v.replay_of, $4
          FROM UNNEST($1::uuid[], $2::uuid[], $5::uuid[]) WITH ORDINALITY AS v (id, subscription_id, replay_of, n)
+         WHERE EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = v.subscription_id)
          ORDER BY v.n
          ON CONFLICT DO NOTHING",
         &ids,
@@ -117,15 +172,17 @@ pub(crate) async fn insert_deliveries(
 /// Records the events of a saved ticket change (created, updated, status changed, public message
 /// added, closed, reopened, SLA at risk and breached). `timeline` is the change's timeline as it
 /// was before saving; `message_body` is the public reply's body when the change added one.
+/// `seen`: the receivers the transaction saw with its SLA versions.
 pub async fn ticket_change(
     conn: &mut PgConnection,
     change: &TicketChange,
     timeline: &[TimelineEntry],
     message_body: Option<&str>,
+    seen: ReceiversSeen,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     for data in ticket_events::events_of(&change.ticket, change.created, timeline, message_body) {
-        record(&mut *conn, &WebhookEvent::new(data, now), now).await?;
+        record_seen(&mut *conn, &WebhookEvent::new(data, now), Some(seen), now).await?;
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub async fn post_message(
     if !errors.is_empty() {
         return Err(CoreError::Validation(errors));
     }
-    let rules = store.snapshot(&mut *conn).await?;
+    let (rules, receivers) = store.snapshot_for_change(&mut *conn).await?;
     let mut change = store::lock(&mut *conn, Some(caller), id, &rules, now).await?;
     let message = Message {
         id: Uuid::now_v7(),
@@ -82,7 +82,7 @@ pub async fn post_message(
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
     let public_body = (!message.internal).then_some(message.body.as_str());
-    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, public_body, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, public_body, receivers, now).await?;
     Ok((message, change.ticket))
 }
 

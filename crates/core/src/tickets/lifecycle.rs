@@ -28,7 +28,7 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> Result<Ticket, CoreError> {
     caller.require_staff()?;
-    let rules = store.snapshot(&mut *conn).await?;
+    let (rules, receivers) = store.snapshot_for_change(&mut *conn).await?;
     let mut change = store::lock(&mut *conn, Some(caller), id, &rules, now).await?;
     let actor = (caller.user_id, caller.role);
     if let Some(assignee) = update.assignee_id {
@@ -51,7 +51,7 @@ pub async fn update(
     let timeline = change.timeline.clone();
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
-    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, receivers, now).await?;
     Ok(change.ticket)
 }
 
@@ -65,13 +65,13 @@ pub async fn close(
     reason: CloseReason,
     now: DateTime<Utc>,
 ) -> Result<Ticket, CoreError> {
-    let rules = store.snapshot(&mut *conn).await?;
+    let (rules, receivers) = store.snapshot_for_change(&mut *conn).await?;
     let mut change = store::lock(&mut *conn, Some(caller), id, &rules, now).await?;
     change.close(&rules, Some((caller.user_id, caller.role)), reason, now).map_err(|e| command_error(id, e))?;
     let timeline = change.timeline.clone();
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
-    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, receivers, now).await?;
     Ok(change.ticket)
 }
 
@@ -83,12 +83,12 @@ pub async fn reopen(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Ticket, CoreError> {
-    let rules = store.snapshot(&mut *conn).await?;
+    let (rules, receivers) = store.snapshot_for_change(&mut *conn).await?;
     let mut change = store::lock(&mut *conn, Some(caller), id, &rules, now).await?;
     change.reopen(&rules, (caller.user_id, caller.role), now).map_err(|e| command_error(id, e))?;
     let timeline = change.timeline.clone();
     let change = store::save(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
-    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, receivers, now).await?;
     Ok(change.ticket)
 }

@@ -103,7 +103,7 @@ async fn open_as(
     if !errors.is_empty() {
         return Err(CoreError::Validation(errors));
     }
-    let rules = store.snapshot(&mut *conn).await?;
+    let (rules, receivers) = store.snapshot_for_change(&mut *conn).await?;
     let plan = organizations::active_plan(&mut *conn, organization_id, rules.calendar.today(now))
         .await?
         .ok_or(CoreError::NotEntitled(MissingEntitlement::NoActiveContract))?;
@@ -136,6 +136,6 @@ async fn open_as(
     let timeline = change.timeline.clone();
     let change = store::insert(&mut *conn, change, &rules, now).await?;
     notify::send(&mut *conn, &change, now).await?;
-    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, now).await?;
+    crate::webhook_events::ticket_change(&mut *conn, &change, &timeline, None, receivers, now).await?;
     Ok(change.ticket)
 }

@@ -12,8 +12,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// `SELECT <every ticket column> FROM tickets <rest>` into [`TicketRow`]s. `lists` leaves the SLA
-/// event list out (`'[]'`): a page never replays clocks, and decoding every row's events would
-/// cost the most.
+/// event list (`'[]'`) and the alert marks (`'{}'`) out: a page never replays clocks nor sends
+/// alerts, and decoding every row's JSON would cost the most.
 macro_rules! select_tickets {
     (full, $rest:literal $(, $args:expr)* $(,)?) => {
         sqlx::query_as!(
@@ -25,7 +25,7 @@ macro_rules! select_tickets {
     (lists, [$($rest:literal),+ $(,)?] $(, $args:expr)* $(,)?) => {
         sqlx::query_as!(
             $crate::tickets::store::TicketRow,
-            r#"SELECT id, number, organization_id, requester_id, opened_by, source, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, sla_alerts, version, created_at, updated_at FROM tickets "# $(+ $rest)+
+            r#"SELECT id, number, organization_id, requester_id, opened_by, source, assignee_id, subject, description, category, severity, emergency, plan_code, status, close_reason, closed_at, waiting_since, references_ticket_id, '[]'::jsonb AS "sla_events!", calendar_version, policy_version, first_response_due_at, first_response_at_risk_at, first_response_met_at, first_response_breached, resolution_due_at, resolution_at_risk_at, resolution_met_at, resolution_breached, next_due_at, next_timer_at, reminder_sent_at, '{}'::jsonb AS "sla_alerts!", version, created_at, updated_at FROM tickets "# $(+ $rest)+
             $(, $args)*
         )
     };
