@@ -16,6 +16,7 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use uuid::Uuid;
@@ -26,10 +27,61 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     const QUEUE: &'static str;
 }
 
-/// Deliver one outbox row (`email_outbox.id`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliverEmail {
-    pub outbox_id: Uuid,
+/// Deliver outbox rows (`email_outbox.id`): one, or a batch.
+///
+/// Why batches: each apalis job costs several Redis round trips (fetch, ack, and the idempotency
+/// key's), about as much as the SMTP conversation itself, so a burst of e-mails (a thousand
+/// reminders) travels as one job per [`EMAIL_BATCH`] rows and its rows are sent side by side.
+/// Untagged, so a single row keeps the wire shape `{"outbox_id": …}` that queued jobs of earlier
+/// releases have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DeliverEmail {
+    One { outbox_id: Uuid },
+    Batch { outbox_ids: Vec<Uuid> },
+}
+
+/// Most outbox rows one e-mail job carries.
+pub const EMAIL_BATCH: usize = 50;
+
+impl DeliverEmail {
+    /// The rows to deliver, in the order given.
+    pub fn outbox_ids(&self) -> &[Uuid] {
+        match self {
+            Self::One { outbox_id } => std::slice::from_ref(outbox_id),
+            Self::Batch { outbox_ids } => outbox_ids,
+        }
+    }
+
+    /// The job's dedupe key, for [`Enqueue::once`]: `outbox:{id}` for one row, and for a batch
+    /// `outbox-batch:` and a digest of its rows, so that worker replicas announcing the same
+    /// burst (each listener hears every commit) queue it once where their batches coincide.
+    /// Where they do not, the claim makes the second copy a no-op.
+    pub fn dedupe_key(&self) -> String {
+        match self {
+            Self::One { outbox_id } => format!("outbox:{outbox_id}"),
+            Self::Batch { outbox_ids } => {
+                let mut digest = Sha256::new();
+                for id in outbox_ids {
+                    digest.update(id.as_bytes());
+                }
+                format!("outbox-batch:{}", hex::encode(digest.finalize()))
+            }
+        }
+    }
+
+    /// A job for these rows (the single-row shape for one).
+    pub fn of(mut outbox_ids: Vec<Uuid>) -> Self {
+        match outbox_ids.len() {
+            1 => Self::One { outbox_id: outbox_ids.remove(0) },
+            _ => Self::Batch { outbox_ids },
+        }
+    }
+
+    /// Jobs of at most [`EMAIL_BATCH`] rows each.
+    pub fn batches(ids: &[Uuid]) -> impl Iterator<Item = Self> + '_ {
+        ids.chunks(EMAIL_BATCH).map(|chunk| Self::of(chunk.to_vec()))
+    }
 }
 
 impl Job for DeliverEmail {
@@ -264,8 +316,10 @@ impl JobQueue {
     /// row has committed (before, the worker could look for a row it cannot see yet). On error,
     /// log and carry on: the reconciler delivers the row within about a minute anyway.
     pub async fn deliver_email(&self, outbox_id: Uuid) -> Result<(), EnqueueError> {
-        self.push(Enqueue::now(DeliverEmail { outbox_id }).once(format!("outbox:{outbox_id}"), DEFAULT_DEDUPE_WINDOW))
-            .await
+        self.push(
+            Enqueue::now(DeliverEmail::One { outbox_id }).once(format!("outbox:{outbox_id}"), DEFAULT_DEDUPE_WINDOW),
+        )
+        .await
     }
 }
 
@@ -284,15 +338,28 @@ mod tests {
     #[test]
     fn a_scheduled_jobs_key_outlives_its_run_time() {
         let now = Utc::now();
-        let job = DeliverEmail { outbox_id: Uuid::nil() };
-        let scheduled = Enqueue::at(job, now + TimeDelta::hours(2)).once("k", Duration::from_secs(60));
+        let job = || DeliverEmail::One { outbox_id: Uuid::nil() };
+        let scheduled = Enqueue::at(job(), now + TimeDelta::hours(2)).once("k", Duration::from_secs(60));
         let lifetime = scheduled.key_lifetime(now);
         assert!(lifetime >= Duration::from_secs(2 * 3600 + 59) && lifetime <= Duration::from_secs(2 * 3600 + 60));
-        assert_eq!(Enqueue::now(job).key_lifetime(now), Duration::ZERO);
+        assert_eq!(Enqueue::now(job()).key_lifetime(now), Duration::ZERO);
         assert_eq!(
-            Enqueue::at(job, now - TimeDelta::hours(1)).once("k", Duration::from_secs(5)).key_lifetime(now),
+            Enqueue::at(job(), now - TimeDelta::hours(1)).once("k", Duration::from_secs(5)).key_lifetime(now),
             Duration::from_secs(5)
         );
+    }
+
+    #[test]
+    fn e_mail_batches_carry_every_row_once_in_order() {
+        let ids: Vec<Uuid> = (0..121).map(|_| Uuid::now_v7()).collect();
+        let jobs: Vec<_> = DeliverEmail::batches(&ids).collect();
+        assert_eq!(jobs.iter().map(|j| j.outbox_ids().len()).collect::<Vec<_>>(), [50, 50, 21]);
+        assert_eq!(jobs.iter().flat_map(|j| j.outbox_ids().to_vec()).collect::<Vec<_>>(), ids);
+        assert_eq!(DeliverEmail::batches(&ids[..1]).collect::<Vec<_>>(), [DeliverEmail::One { outbox_id: ids[0] }]);
+        assert_eq!(DeliverEmail::batches(&[]).count(), 0);
+        assert_eq!(jobs[0].dedupe_key(), DeliverEmail::of(ids[..50].to_vec()).dedupe_key());
+        assert_ne!(jobs[0].dedupe_key(), jobs[1].dedupe_key());
+        assert_eq!(DeliverEmail::One { outbox_id: ids[0] }.dedupe_key(), format!("outbox:{}", ids[0]));
     }
 
     #[test]
@@ -305,8 +372,13 @@ mod tests {
 
     #[test]
     fn payloads_have_a_stable_wire_format() -> Result<(), serde_json::Error> {
-        let json = serde_json::to_value(DeliverEmail { outbox_id: Uuid::nil() })?;
+        let json = serde_json::to_value(DeliverEmail::One { outbox_id: Uuid::nil() })?;
         assert_eq!(json, serde_json::json!({ "outbox_id": Uuid::nil() }));
+        let batch: DeliverEmail =
+            serde_json::from_value(serde_json::json!({ "outbox_ids": [Uuid::nil(), Uuid::max()] }))?;
+        assert_eq!(batch.outbox_ids(), [Uuid::nil(), Uuid::max()]);
+        let one: DeliverEmail = serde_json::from_value(json)?;
+        assert_eq!(one.outbox_ids(), [Uuid::nil()]);
         let old_shape = serde_json::json!({
             "ticket_id": Uuid::nil(), "kind": "auto_close", "due_at": "2026-12-01T13:00:00Z", "version": 3
         });

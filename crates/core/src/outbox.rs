@@ -278,6 +278,49 @@ pub struct DueEmail {
     pub next_attempt_at: DateTime<Utc>,
 }
 
+/// [`due_for_delivery`] restricted to rows attempted before (`attempts > 0`): claims whose lease
+/// ran out (a dead worker's) and retries whose job was lost. The outbox sweep between reconciler
+/// rounds reads these only: rows never attempted have their fast-path job, or the reconciler's
+/// next round when the announcement was missed, and re-queueing a backlog of them every 15 s
+/// made a second job for every row still waiting (`bench_a_hundred`).
+pub async fn due_retries(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    after: Option<DueEmail>,
+    limit: i64,
+) -> Result<Vec<DueEmail>, sqlx::Error> {
+    match after {
+        None => {
+            sqlx::query_as!(
+                DueEmail,
+                r#"SELECT id, next_attempt_at FROM email_outbox
+                   WHERE status = 'pending' AND next_attempt_at <= $1 AND attempts > 0
+                   ORDER BY next_attempt_at, id
+                   LIMIT $2"#,
+                now,
+                limit,
+            )
+            .fetch_all(conn)
+            .await
+        }
+        Some(last) => {
+            sqlx::query_as!(
+                DueEmail,
+                r#"SELECT id, next_attempt_at FROM email_outbox
+                   WHERE status = 'pending' AND next_attempt_at <= $1 AND attempts > 0 AND (next_attempt_at, id) > ($2, $3)
+                   ORDER BY next_attempt_at, id
+                   LIMIT $4"#,
+                now,
+                last.next_attempt_at,
+                last.id,
+                limit,
+            )
+            .fetch_all(conn)
+            .await
+        }
+    }
+}
+
 /// The oldest due rows, `limit` at a time, through the partial index on `(next_attempt_at, id)`
 /// and nothing else (an index-only scan: keep the selected columns in the index), passing the last
 /// row of a page as `after` for the next.

@@ -25,7 +25,7 @@ pub mod webhook_listener;
 
 use apalis::prelude::{Monitor, MonitorError};
 use helpdesk_core::db::{self, DbError};
-use helpdesk_core::jobs::JobQueue;
+use helpdesk_core::jobs::{DeliverEmail, DeliverWebhooks, Job, JobQueue};
 use helpdesk_core::redis_conn::{self, RedisUnreachable};
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::{Clock, Config};
@@ -45,6 +45,7 @@ use crate::jobs::webhook::WebhookDelivery;
 use crate::metrics::Metrics;
 use crate::monitoring::prober::Prober;
 use crate::monitoring::upkeep::MonitorUpkeep;
+use crate::polling::Nudges;
 use crate::queues::{Consumers, QueueSpec};
 use crate::reconcile::Reconciler;
 use crate::retention::Retention;
@@ -92,6 +93,12 @@ pub struct Worker {
     lease: chrono::TimeDelta,
     clock: Clock,
     webhooks: WebhookDelivery,
+    /// Wake this process's consumers when it pushes jobs itself.
+    nudges: Nudges,
+    /// The claims' own connections (see `build`).
+    claims_pool: sqlx::PgPool,
+    /// Tells e-mail jobs the process is stopping.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Worker {
@@ -119,7 +126,14 @@ impl Worker {
 
         let queue = JobQueue::new(redis.clone(), &config.redis_prefix);
         let metrics = Arc::new(Metrics::default());
-        let claims = Claims::start(pool.clone(), clock.clone(), settings.delivery.lease);
+        // The e-mail claims, "sent" marks and lease heartbeats get a pool of their own that plans
+        // each statement for its arguments. Under the main pool's cached plans, the claim's
+        // generic plan (made while the outbox was small) scanned every due row of the partial
+        // index for each batch instead of looking its ids up: with a backlog of tens of thousands
+        // of reminders, PostgreSQL spent two cores on claims and delivery fell to ~700/s
+        // (`bench_a_hundred`). Each of these statements covers a whole batch, so planning is cheap.
+        let claims_pool = db::connect_with(&config.database_url, 3, db::Plans::PerExecution).await?;
+        let claims = Claims::start(claims_pool.clone(), clock.clone(), settings.delivery.lease);
         let delivery = EmailDelivery {
             pool: pool.clone(),
             mailer,
@@ -128,7 +142,10 @@ impl Worker {
             policy: settings.delivery.clone(),
             metrics: metrics.clone(),
             claims: claims.clone(),
+            sends: Arc::new(tokio::sync::Semaphore::new(settings.email_concurrency.max(1))),
+            stopping: Arc::default(),
         };
+        let stopping = delivery.stopping.clone();
         let timers = TicketTimers {
             pool: pool.clone(),
             store: SlaStore::default(),
@@ -142,6 +159,7 @@ impl Worker {
             periods: settings.retention,
             batch: settings.retention_batch,
         };
+        let nudges = Nudges::default();
         let reconciler = Reconciler {
             pool: pool.clone(),
             queue: queue.clone(),
@@ -153,6 +171,7 @@ impl Worker {
             drain_batch: settings.drain_batch,
             store: SlaStore::default(),
             metrics: metrics.clone(),
+            email_nudge: nudges.of(DeliverEmail::QUEUE),
             rounds: Default::default(),
         };
         let contact_retention = ContactRetention {
@@ -220,6 +239,7 @@ impl Worker {
             prober,
             monitor_upkeep,
             webhooks: webhooks.clone(),
+            nudges: nudges.clone(),
         };
         let monitor = queues
             .iter()
@@ -248,6 +268,9 @@ impl Worker {
             lease,
             clock,
             webhooks,
+            nudges,
+            claims_pool,
+            stopping,
         })
     }
 
@@ -268,31 +291,33 @@ impl Worker {
     /// Runs until `shutdown` completes, then stops taking jobs and waits for the ones in flight
     /// (up to the shutdown timeout).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
-        let pool = self.health_state.pool.clone();
         let health = tokio::spawn(health::serve(self.health_listener, self.health_state));
         // Before any consumer fetches: jobs that fell due while no worker ran may be many.
         queues::promote_all(&self.queues, &self.queue).await;
         let promoter = tokio::spawn(promote_forever(self.queues.clone(), self.queue.clone(), self.promote_interval));
         let vacuum = tokio::spawn(vacuum_forever(self.queues.clone(), self.queue.clone()));
-        let heartbeat = tokio::spawn(self.claims.clone().heartbeat_forever(pool, self.clock.clone(), self.lease));
+        let heartbeat =
+            tokio::spawn(self.claims.clone().heartbeat_forever(self.claims_pool, self.clock.clone(), self.lease));
         let sweep = tokio::spawn(sweep_outbox_forever(self.reconciler.clone(), self.lease));
-        let listener =
-            self.outbox_notifications.map(|pool| tokio::spawn(outbox_listener::run(pool, self.queue.clone())));
+        let listener = self.outbox_notifications.map(|pool| {
+            tokio::spawn(outbox_listener::run(pool, self.queue.clone(), self.nudges.of(DeliverEmail::QUEUE)))
+        });
         let ticket_listener = self
             .ticket_notifications
             .map(|timers| tokio::spawn(ticket_listener::run(timers.pool, timers.queue, timers.clock)));
         let webhook_heartbeat = tokio::spawn(self.webhooks.clone().heartbeat_forever());
         let webhook_sweep = tokio::spawn(self.webhooks.clone().sweep_forever());
-        let webhook_listener = self
-            .webhooks
-            .settings
-            .notifications
-            .then(|| tokio::spawn(webhook_listener::run(self.webhooks.pool.clone(), self.queue.clone())));
+        let webhook_listener = self.webhooks.settings.notifications.then(|| {
+            let nudge = self.nudges.of(DeliverWebhooks::QUEUE);
+            tokio::spawn(webhook_listener::run(self.webhooks.pool.clone(), self.queue.clone(), nudge))
+        });
         tracing::info!(health = %self.health_address, "worker started");
+        let stopping = self.stopping.clone();
         let result = self
             .monitor
             .run_with_signal(async move {
                 shutdown.await;
+                stopping.store(true, std::sync::atomic::Ordering::Release);
                 tracing::info!("shutting down: finishing the jobs in flight");
                 Ok(())
             })
@@ -340,17 +365,19 @@ async fn vacuum_forever(queues: Arc<[QueueSpec]>, queue: JobQueue) {
     }
 }
 
-/// Queues the due outbox rows every half lease, between the reconciler's rounds (a minute
-/// apart): a dead worker's claims run out one lease after its last heartbeat, and this is what
-/// hands them to a live worker within about a minute. Cheap: one index-only scan when nothing
-/// is due, and the per-attempt idempotency keys stop it queueing what a round already queued.
+/// Queues the due outbox rows attempted before every half lease, between the reconciler's
+/// rounds (a minute apart): a dead worker's claims run out one lease after its last heartbeat,
+/// and this is what hands them to a live worker within about a minute. Rows never attempted are
+/// left to their fast-path jobs and the rounds. Cheap: a scan of the due rows of the partial
+/// index (few, unless a backlog is being sent), and the per-attempt idempotency keys stop it
+/// queueing what a round already queued.
 async fn sweep_outbox_forever(reconciler: Reconciler, lease: chrono::TimeDelta) {
     let every = (lease.to_std().unwrap_or(Duration::from_secs(30)) / 2).max(Duration::from_millis(500));
     loop {
         tokio::time::sleep(every).await;
-        match reconciler.run_outbox().await {
+        match reconciler.run_outbox_retries().await {
             Ok(0) => {}
-            Ok(count) => tracing::info!(count, "outbox sweep queued due e-mails"),
+            Ok(count) => tracing::info!(count, "outbox sweep queued expired claims and retries"),
             Err(error) => tracing::warn!(%error, "outbox sweep failed; the next one will try again"),
         }
     }

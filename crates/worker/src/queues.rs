@@ -19,7 +19,7 @@ use crate::jobs::webhook::{WebhookDelivery, deliver_webhooks};
 use crate::metrics::{Metrics, QueueCounters};
 use crate::monitoring::prober::{Prober, run_probe_batch, tick};
 use crate::monitoring::upkeep::{MonitorUpkeep, run_upkeep};
-use crate::polling::Every;
+use crate::polling::{Every, Nudges};
 use crate::reconcile::{EveryInterval, Reconciler, reconcile};
 use crate::retention::{self, Retention};
 use crate::settings::WorkerSettings;
@@ -37,6 +37,8 @@ pub struct Consumers {
     pub prober: Prober,
     pub monitor_upkeep: MonitorUpkeep,
     pub webhooks: WebhookDelivery,
+    /// Wake each Redis queue's consumer when this process pushes to it.
+    pub nudges: Nudges,
 }
 
 /// One queue the worker consumes.
@@ -94,13 +96,14 @@ macro_rules! redis_consumer {
         let name = format!("{}-{}", $label, settings.name);
         let (redis, poll_interval, concurrency, data) =
             (consumers.redis.clone(), settings.poll_interval, $concurrency.max(1), $data);
+        let nudge = consumers.nudges.of(<$job as Job>::QUEUE);
         $monitor.register(move |restarts| {
             let storage = RedisStorage::<$job>::new(redis.clone()).with_config(config.clone());
             WorkerBuilder::new(name.as_str())
                 .backend(
                     storage
                         .before_start(move |_| pause_before_restart(restarts))
-                        .poll_with_strategy(Every::new(poll_interval)),
+                        .poll_with_strategy(Every::new(poll_interval).nudged_by(nudge.clone())),
                 )
                 .concurrency(concurrency)
                 .data(data.clone())

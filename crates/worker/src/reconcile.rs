@@ -10,11 +10,12 @@ use apalis::prelude::Data;
 use apalis_cron::{Schedule, Tick};
 use chrono::Utc;
 use helpdesk_core::Clock;
-use helpdesk_core::jobs::{DeliverEmail, Enqueue, EnqueueError, JobQueue};
+use helpdesk_core::jobs::{DeliverEmail, EMAIL_BATCH, Enqueue, EnqueueError, JobQueue};
 use helpdesk_core::meeting_reminders;
 use helpdesk_core::outbox;
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::ticket_timers;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 use crate::metrics::{Metrics, increment};
+use crate::polling::Nudge;
 
 /// Fires once right after start-up, then at every multiple of the interval (wall clock), so all
 /// replicas fire in the same rounds and their idempotency keys coincide.
@@ -103,6 +105,8 @@ pub struct Reconciler {
     pub drain_batch: i64,
     pub store: SlaStore,
     pub metrics: Arc<Metrics>,
+    /// Wakes this process's e-mail consumer after a page is queued.
+    pub email_nudge: Nudge,
     /// Shared by the clones the cron worker hands each round.
     pub rounds: OneAtATime,
 }
@@ -161,11 +165,23 @@ impl Reconciler {
     /// keyed after the last row of the one before) until a page comes back short or
     /// `max_per_round` jobs are pushed; returns how many.
     ///
-    /// One job per due *attempt* (the row's due instant), not per round: replicas dedupe on the
-    /// same key, and a consumer that falls behind is not buried under a copy of every due e-mail
-    /// each round. A job lost with Redis loses its key too and is queued again next round; a claim
-    /// or a retry moves the due instant, which names a new attempt.
+    /// One job per [`EMAIL_BATCH`] due rows, keyed by their due *attempts* (each row's due
+    /// instant), not by the round: replicas reading the same page dedupe on the same key, and a
+    /// consumer that falls behind is not buried under a copy of every due e-mail each round. A job
+    /// lost with Redis loses its key too and is queued again next round; a claim or a retry moves
+    /// the due instant, which names a new attempt. A row that a later round finds in another
+    /// page's company is queued again, and its claim makes that copy a no-op.
     pub async fn run_outbox(&self) -> Result<usize, ReconcileError> {
+        self.queue_outbox(OutboxRows::AllDue).await
+    }
+
+    /// The outbox sweep between rounds: like [`Self::run_outbox`] for rows attempted before only
+    /// (expired claims, retries whose job was lost; see `outbox::due_retries`).
+    pub async fn run_outbox_retries(&self) -> Result<usize, ReconcileError> {
+        self.queue_outbox(OutboxRows::Retries).await
+    }
+
+    async fn queue_outbox(&self, which: OutboxRows) -> Result<usize, ReconcileError> {
         let now = self.clock.now();
         let page_len = usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX);
         let mut pushed = 0;
@@ -173,17 +189,23 @@ impl Reconciler {
         while pushed < self.max_per_round {
             let rows = {
                 let mut conn = self.pool.acquire().await?;
-                outbox::due_for_delivery(&mut conn, now, after, self.batch).await?
+                match which {
+                    OutboxRows::AllDue => outbox::due_for_delivery(&mut conn, now, after, self.batch).await?,
+                    OutboxRows::Retries => outbox::due_retries(&mut conn, now, after, self.batch).await?,
+                }
             };
             let jobs = rows
-                .iter()
-                .map(|row| {
-                    let key = format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros());
-                    Enqueue::now(DeliverEmail { outbox_id: row.id }).once(key, self.dedupe_window())
+                .chunks(EMAIL_BATCH)
+                .map(|chunk| {
+                    let job = DeliverEmail::of(chunk.iter().map(|row| row.id).collect());
+                    Enqueue::now(job).once(due_key(chunk), self.dedupe_window())
                 })
                 .collect();
             pushed += rows.len();
             self.queue.push_all(jobs).await?;
+            if !rows.is_empty() {
+                self.email_nudge.signal();
+            }
             if rows.len() < page_len {
                 break;
             }
@@ -284,6 +306,29 @@ impl Reconciler {
     /// killed mid-job before apalis re-queues it, a job that failed) is run again within minutes.
     fn dedupe_window(&self) -> Duration {
         self.interval.max(Duration::from_secs(1)) * 15
+    }
+}
+
+/// Which due outbox rows a pass queues.
+#[derive(Debug, Clone, Copy)]
+enum OutboxRows {
+    AllDue,
+    Retries,
+}
+
+/// The dedupe key of a sweep job: the due attempts it carries, `outbox:{id}:due:{micros}` for one
+/// row (as before batches) and a digest of them for several.
+fn due_key(rows: &[outbox::DueEmail]) -> String {
+    match rows {
+        [row] => format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros()),
+        rows => {
+            let mut digest = Sha256::new();
+            for row in rows {
+                digest.update(row.id.as_bytes());
+                digest.update(row.next_attempt_at.timestamp_micros().to_be_bytes());
+            }
+            format!("outbox-due:{}", hex::encode(digest.finalize()))
+        }
     }
 }
 

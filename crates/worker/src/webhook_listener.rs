@@ -8,13 +8,16 @@ use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::polling::Nudge;
+
 pub const CHANNEL: &str = "webhook_deliveries";
 
 const BATCH: usize = 500;
 
-pub async fn run(pool: PgPool, queue: JobQueue) {
+/// `nudge` wakes this process's webhook consumer after each push.
+pub async fn run(pool: PgPool, queue: JobQueue, nudge: Nudge) {
     loop {
-        match listen(&pool, &queue).await {
+        match listen(&pool, &queue, &nudge).await {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(%error, "webhook notifications interrupted; reconnecting (the sweep covers the gap)")
@@ -24,7 +27,7 @@ pub async fn run(pool: PgPool, queue: JobQueue) {
     }
 }
 
-async fn listen(pool: &PgPool, queue: &JobQueue) -> Result<(), sqlx::Error> {
+async fn listen(pool: &PgPool, queue: &JobQueue, nudge: &Nudge) -> Result<(), sqlx::Error> {
     let mut listener = helpdesk_core::db::dedicated_listener(pool).await?;
     listener.listen(CHANNEL).await?;
     loop {
@@ -48,8 +51,9 @@ async fn listen(pool: &PgPool, queue: &JobQueue) -> Result<(), sqlx::Error> {
             .into_iter()
             .map(|subscription_id| Enqueue::now(DeliverWebhooks { subscription_id }))
             .collect();
-        if let Err(error) = queue.push_all(jobs).await {
-            tracing::warn!(%error, "cannot queue webhook runs now; the sweep will");
+        match queue.push_all(jobs).await {
+            Ok(()) => nudge.signal(),
+            Err(error) => tracing::warn!(%error, "cannot queue webhook runs now; the sweep will"),
         }
     }
 }

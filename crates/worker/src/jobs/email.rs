@@ -13,7 +13,9 @@ use helpdesk_core::jobs::{DeliverEmail, Enqueue, JobQueue};
 use helpdesk_core::outbox::{self, ClaimedEmail};
 use sqlx::PgPool;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -41,6 +43,10 @@ pub enum Delivery {
 pub enum EmailJobError {
     #[error("database error while delivering outbox row {id}: {source}")]
     Database { id: Uuid, source: Arc<sqlx::Error> },
+    /// The worker is stopping: the row was not started, and the job's retry (on this worker's
+    /// successor or a replica) delivers it.
+    #[error("outbox row {id} left for the job's retry: the worker is stopping")]
+    Stopping { id: Uuid },
 }
 
 /// Everything a delivery needs; cloned into each job.
@@ -53,38 +59,72 @@ pub struct EmailDelivery {
     pub policy: DeliveryPolicy,
     pub metrics: Arc<Metrics>,
     pub claims: Claims,
+    /// One permit per SMTP conversation this process may hold at once (`email_concurrency`):
+    /// a job carries up to [`helpdesk_core::jobs::EMAIL_BATCH`] rows, and several jobs run at once.
+    pub sends: Arc<Semaphore>,
+    /// Set when the process begins to shut down: rows of a job not yet started are then left
+    /// for the job's retry (see [`deliver_email`]), so a stopping worker finishes only the sends
+    /// already in flight, as it did with one row per job.
+    pub stopping: Arc<AtomicBool>,
 }
 
-/// The apalis handler for the e-mail queue. Every outcome is logged with the job's id (and the
-/// outbox row's); the lines for a sent, retried or failed e-mail come from [`EmailDelivery`].
+/// The apalis handler for the e-mail queue: the job's rows are delivered side by side, within
+/// the process's limit of concurrent sends. Every outcome is logged with the job's id (and the
+/// outbox row's); the lines for a sent, retried or failed e-mail come from [`EmailDelivery`]. The
+/// job fails (and apalis retries it) when any of its rows met a database error; its rows already
+/// sent are then skipped at their claim.
 pub async fn deliver_email(
     job: DeliverEmail,
     task: TaskId,
     delivery: Data<EmailDelivery>,
 ) -> Result<(), EmailJobError> {
-    let span = tracing::info_span!("email_job", job = %task, outbox_id = %job.outbox_id);
-    let result = delivery.deliver(job.outbox_id).instrument(span).await;
+    let rows = job.outbox_ids().iter().map(|&id| delivery.deliver_counted(id, &task));
+    let mut failure = None;
+    for result in futures_util::future::join_all(rows).await {
+        if let Err(error) = result {
+            failure.get_or_insert(error);
+        }
+    }
     let metrics = &delivery.metrics;
-    match &result {
-        Ok(outcome) => {
+    match failure {
+        None => {
             increment(&metrics.email_jobs.processed);
-            increment(match outcome {
+            Ok(())
+        }
+        Some(error) => {
+            increment(&metrics.email_jobs.failed);
+            Err(error)
+        }
+    }
+}
+
+impl EmailDelivery {
+    /// Delivers one row of a job, counting its outcome.
+    async fn deliver_counted(&self, id: Uuid, task: &TaskId) -> Result<Delivery, EmailJobError> {
+        let span = tracing::info_span!("email_job", job = %task, outbox_id = %id);
+        let result = self.deliver(id).instrument(span).await;
+        let metrics = &self.metrics;
+        match &result {
+            Ok(outcome) => increment(match outcome {
                 Delivery::Sent => &metrics.emails_sent,
                 Delivery::RetryAt(_) => &metrics.emails_retried,
                 Delivery::Failed(_) => &metrics.emails_failed,
                 Delivery::Skipped => &metrics.email_jobs_skipped,
-            });
+            }),
+            Err(error) => {
+                tracing::warn!(job = %task, outbox_id = %id, error = %error, "e-mail job failed; it will be retried")
+            }
         }
-        Err(error) => {
-            increment(&metrics.email_jobs.failed);
-            tracing::warn!(job = %task, outbox_id = %job.outbox_id, error = %error, "e-mail job failed; it will be retried");
-        }
+        result
     }
-    result.map(|_| ())
-}
 
-impl EmailDelivery {
     pub async fn deliver(&self, id: Uuid) -> Result<Delivery, EmailJobError> {
+        // Claimed only once a send slot is free, so no lease is held while waiting for one. The
+        // semaphore is never closed; were it, sending unthrottled beats not sending.
+        let _slot = self.sends.acquire().await.ok();
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(EmailJobError::Stopping { id });
+        }
         let claimed = self.claims.claim(id).await.map_err(|error| EmailJobError::Database { id, source: error.0 })?;
         let Some((email, held)) = claimed else {
             tracing::info!(outbox_id = %id, "e-mail job: nothing to do (already sent, failed, not due or leased)");
@@ -153,7 +193,7 @@ impl EmailDelivery {
         // Fast path for the retry. Redis schedules on the wall clock, so convert the wait rather
         // than the instant (they differ only under a test's manual clock). If this push fails the
         // reconciler still finds the row once it is due.
-        let job = Enqueue::at(DeliverEmail { outbox_id: email.id }, Utc::now() + wait)
+        let job = Enqueue::at(DeliverEmail::One { outbox_id: email.id }, Utc::now() + wait)
             .once(format!("outbox:{}:attempt:{}", email.id, email.attempts), Duration::from_secs(3600));
         if let Err(error) = self.queue.push(job).await {
             tracing::warn!(outbox_id = %email.id, error = %error, "cannot schedule the retry; the reconciler will pick it up");

@@ -36,9 +36,12 @@ async fn bench_emails_delivered_per_second() {
     let count: i64 = setting("BENCH_EMAILS", 3000);
     // The production polling and reconciling, not the test suite's fast ones.
     let app = spawn_app_with_settings(1, |s| {
-        s.poll_interval = Duration::from_secs(1);
+        s.poll_interval = Duration::from_millis(setting("BENCH_POLL_MS", 1000));
         s.reconcile_interval = Duration::from_secs(60);
         s.email_concurrency = setting("BENCH_EMAIL_CONCURRENCY", s.email_concurrency);
+        s.fetch_batch = setting("BENCH_FETCH_BATCH", s.fetch_batch);
+        // The LISTEN fast path, on in production (the test helper turns it off by default).
+        s.outbox_notifications = true;
     })
     .await;
     // All rows in one transaction, so that none is visible (and delivered) before the clock starts.
@@ -58,8 +61,15 @@ async fn bench_emails_delivered_per_second() {
     let started = Instant::now();
     // The commit announces every row; the worker's LISTEN fast path queues them, as in production.
     // Progress from the worker's counter: polling the database would take CPU from it.
+    let trace = std::env::var("BENCH_TRACE").is_ok();
+    let mut next_trace = Duration::ZERO;
     while app.total(|m| load(&m.emails_sent)) < count as u64 {
         assert!(started.elapsed() < Duration::from_secs(900), "gave up after 15 minutes");
+        if trace && started.elapsed() >= next_trace {
+            let jobs = app.total(|m| load(&m.email_jobs.processed));
+            println!("  at {:>6.2?}: {} sent, {jobs} jobs", started.elapsed(), app.total(|m| load(&m.emails_sent)));
+            next_trace += Duration::from_millis(250);
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
@@ -79,6 +89,9 @@ async fn bench_emails_delivered_per_second() {
 #[ignore = "benchmark"]
 async fn bench_a_hundred_thousand_due_reminders_end_to_end() {
     let count: i64 = setting("BENCH_REMINDERS", 100_000);
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let smtp = SmtpServer::start().await;
     let (id, name, database) = bench_database();
     let pool = helpdesk_core::db::connect_and_migrate(&database, 5).await.unwrap();

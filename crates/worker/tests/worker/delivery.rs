@@ -47,8 +47,8 @@ async fn a_job_pushed_twice_sends_one_email() {
     let id = app.insert_email("welcome", "en", json!({ "name": "Ana" })).await;
     // Two jobs for one row, bypassing the idempotency key, as a duplicate delivery would be.
     let mut storage = app.queue.storage::<DeliverEmail>();
-    storage.push_task(TaskBuilder::new(DeliverEmail { outbox_id: id }).build()).await.unwrap();
-    storage.push_task(TaskBuilder::new(DeliverEmail { outbox_id: id }).build()).await.unwrap();
+    storage.push_task(TaskBuilder::new(DeliverEmail::One { outbox_id: id }).build()).await.unwrap();
+    storage.push_task(TaskBuilder::new(DeliverEmail::One { outbox_id: id }).build()).await.unwrap();
     // And the same job twice through the queue handle: Redis drops the second.
     app.queue.deliver_email(id).await.unwrap();
     app.queue.deliver_email(id).await.unwrap();
@@ -59,6 +59,44 @@ async fn a_job_pushed_twice_sends_one_email() {
     assert!(processed >= 3, "processed {processed}");
     assert_eq!(app.wait_for_total(processed - 1, |m| load(&m.email_jobs_skipped)).await, processed - 1);
     assert_eq!(app.smtp.messages().len(), 1);
+    app.finish().await;
+}
+
+/// A burst of e-mails (rows committed together, as a reminder round writes them) travels as
+/// batch jobs: every row is sent once, in far fewer jobs than rows. A batch holding a row already
+/// sent and an id that names no row, beside a pending one, sends nothing twice and does not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_travels_in_batch_jobs_and_each_row_is_sent_once() {
+    const ROWS: usize = 120;
+    let app = spawn_app().await;
+    let mut tx = app.pool.begin().await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..ROWS {
+        let email = helpdesk_core::outbox::NewEmail {
+            idempotency_key: format!("burst:{n}"),
+            to_address: "ana@example.com",
+            to_name: None,
+            locale: "en",
+            template: "welcome",
+            payload: json!({ "name": format!("User {n}") }),
+        };
+        ids.push(helpdesk_core::outbox::enqueue_returning_id(&mut tx, email, app.clock.now()).await.unwrap().unwrap());
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(app.wait_for_total(ROWS as u64, |m| load(&m.emails_sent)).await, ROWS as u64);
+    assert_eq!(app.count_with_status("sent").await, ROWS as i64);
+    let jobs = app.total(|m| load(&m.email_jobs.processed));
+    assert!(jobs <= (ROWS / 2) as u64, "{jobs} jobs for {ROWS} rows: the burst was not batched");
+
+    let pending = app.insert_email("welcome", "en", json!({ "name": "Late" })).await;
+    let batch = DeliverEmail::Batch { outbox_ids: vec![ids[0], uuid::Uuid::now_v7(), pending] };
+    app.queue.storage::<DeliverEmail>().push_task(TaskBuilder::new(batch).build()).await.unwrap();
+    app.wait_for_row(pending, "sent", |row| row.status == "sent").await;
+    assert_eq!(app.wait_for_total(ROWS as u64 + 1, |m| load(&m.emails_sent)).await, ROWS as u64 + 1);
+    let counts = app.smtp.count_by_message_id();
+    assert_eq!(counts.len(), ROWS + 1);
+    assert!(counts.values().all(|&n| n == 1), "a row was sent twice");
+    assert_eq!(app.total(|m| load(&m.email_jobs.failed)), 0);
     app.finish().await;
 }
 
@@ -148,7 +186,8 @@ async fn two_workers_deliver_two_hundred_emails_without_duplicates() {
             .await,
         );
     }
-    let jobs = ids.iter().map(|&outbox_id| helpdesk_core::jobs::Enqueue::now(DeliverEmail { outbox_id })).collect();
+    let jobs =
+        ids.iter().map(|&outbox_id| helpdesk_core::jobs::Enqueue::now(DeliverEmail::One { outbox_id })).collect();
     app.queue.push_all(jobs).await.unwrap();
 
     for _ in 0..1200 {
@@ -181,7 +220,7 @@ async fn more_jobs_falling_due_at_once_than_one_lua_call_can_move_all_run() {
     let due = u64::try_from(chrono::Utc::now().timestamp()).unwrap() + 1;
     // Jobs for rows that do not exist: each run is a quick no-op, and counts as processed.
     let tasks: Vec<_> = (0..JOBS)
-        .map(|_| TaskBuilder::new(DeliverEmail { outbox_id: uuid::Uuid::now_v7() }).run_at_timestamp(due).build())
+        .map(|_| TaskBuilder::new(DeliverEmail::One { outbox_id: uuid::Uuid::now_v7() }).run_at_timestamp(due).build())
         .collect();
     storage.push_all(futures_util::stream::iter(tasks)).await.unwrap();
     let processed = |m: &helpdesk_worker::metrics::Metrics| load(&m.email_jobs.processed);
