@@ -8,11 +8,10 @@
 //! that took no jobs at all in a short test). [`Every`] arms the next timer and polls it at once.
 //!
 //! **Nudges.** apalis fetches again at once while fetches return jobs, and waits for the next tick
-//! only after one comes back empty. Jobs that this process pushes a moment later (the LISTEN
-//! tasks queue a burst of e-mails announcement by announcement) then waited up to a whole
-//! interval: 20,000 e-mails went at ~1,000/s with the 1 s production interval and ~2,500/s with
-//! 100 ms (`bench_emails`), the CPU idle in between. A [`Nudge`] lets the code that pushed wake
-//! its own process's consumer at once; other replicas still find the jobs on their next tick.
+//! only after one comes back empty. A job this process pushes a moment after such an empty fetch
+//! (the LISTEN tasks queue e-mails and webhook runs as commits announce them) would wait up to a
+//! whole interval (1 s in production). A [`Nudge`] lets the code that pushed wake its own
+//! process's consumer at once; other replicas still find the jobs on their next tick.
 
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
 use futures_util::task::AtomicWaker;
