@@ -61,13 +61,25 @@ impl DeliverEmail {
         match self {
             Self::One { outbox_id } => format!("outbox:{outbox_id}"),
             Self::Batch { outbox_ids } => {
-                let mut digest = Sha256::new();
-                for id in outbox_ids {
-                    digest.update(id.as_bytes());
-                }
-                format!("outbox-batch:{}", hex::encode(digest.finalize()))
+                digest_key("outbox-batch", outbox_ids.iter().map(|id| id.as_bytes().to_vec()))
             }
         }
+    }
+
+    /// The job for these due rows and its dedupe key, which names their due *attempts*:
+    /// `outbox:{id}:due:{micros}` for one row, `outbox-due:` and a digest for several. A claim or
+    /// a retry moves a row's due instant, and so names a new attempt.
+    pub fn for_due(rows: &[crate::outbox::DueEmail]) -> (Self, String) {
+        let key = match rows {
+            [row] => format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros()),
+            rows => digest_key(
+                "outbox-due",
+                rows.iter().map(|row| {
+                    [row.id.as_bytes().as_slice(), &row.next_attempt_at.timestamp_micros().to_be_bytes()].concat()
+                }),
+            ),
+        };
+        (Self::of(rows.iter().map(|row| row.id).collect()), key)
     }
 
     /// A job for these rows (the single-row shape for one).
@@ -82,6 +94,15 @@ impl DeliverEmail {
     pub fn batches(ids: &[Uuid]) -> impl Iterator<Item = Self> + '_ {
         ids.chunks(EMAIL_BATCH).map(|chunk| Self::of(chunk.to_vec()))
     }
+}
+
+/// `{prefix}:` and the hex SHA-256 of `parts`, in order.
+fn digest_key(prefix: &str, parts: impl Iterator<Item = Vec<u8>>) -> String {
+    let mut digest = Sha256::new();
+    for part in parts {
+        digest.update(part);
+    }
+    format!("{prefix}:{}", hex::encode(digest.finalize()))
 }
 
 impl Job for DeliverEmail {
@@ -316,10 +337,9 @@ impl JobQueue {
     /// row has committed (before, the worker could look for a row it cannot see yet). On error,
     /// log and carry on: the reconciler delivers the row within about a minute anyway.
     pub async fn deliver_email(&self, outbox_id: Uuid) -> Result<(), EnqueueError> {
-        self.push(
-            Enqueue::now(DeliverEmail::One { outbox_id }).once(format!("outbox:{outbox_id}"), DEFAULT_DEDUPE_WINDOW),
-        )
-        .await
+        let job = DeliverEmail::One { outbox_id };
+        let key = job.dedupe_key();
+        self.push(Enqueue::now(job).once(key, DEFAULT_DEDUPE_WINDOW)).await
     }
 }
 
@@ -360,6 +380,27 @@ mod tests {
         assert_eq!(jobs[0].dedupe_key(), DeliverEmail::of(ids[..50].to_vec()).dedupe_key());
         assert_ne!(jobs[0].dedupe_key(), jobs[1].dedupe_key());
         assert_eq!(DeliverEmail::One { outbox_id: ids[0] }.dedupe_key(), format!("outbox:{}", ids[0]));
+    }
+
+    #[test]
+    fn due_keys_name_the_attempts() {
+        let at = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(1);
+        let rows: Vec<crate::outbox::DueEmail> = [Uuid::nil(), Uuid::max()]
+            .into_iter()
+            .map(|id| crate::outbox::DueEmail { id, next_attempt_at: at })
+            .collect();
+        let (one, key) = DeliverEmail::for_due(&rows[..1]);
+        assert_eq!(one, DeliverEmail::One { outbox_id: Uuid::nil() });
+        assert_eq!(key, format!("outbox:{}:due:86400000000", Uuid::nil()));
+        let (both, key) = DeliverEmail::for_due(&rows);
+        assert_eq!(both.outbox_ids(), [Uuid::nil(), Uuid::max()]);
+        assert!(key.starts_with("outbox-due:"));
+        assert_eq!(key, DeliverEmail::for_due(&rows).1, "the same attempts, the same key");
+        let moved: Vec<_> = rows
+            .iter()
+            .map(|r| crate::outbox::DueEmail { next_attempt_at: at + TimeDelta::seconds(1), ..*r })
+            .collect();
+        assert_ne!(key, DeliverEmail::for_due(&moved).1, "a moved due instant is a new attempt");
     }
 
     #[test]

@@ -289,36 +289,21 @@ pub async fn due_retries(
     after: Option<DueEmail>,
     limit: i64,
 ) -> Result<Vec<DueEmail>, sqlx::Error> {
-    match after {
-        None => {
-            sqlx::query_as!(
-                DueEmail,
-                r#"SELECT id, next_attempt_at FROM email_outbox
-                   WHERE status = 'pending' AND next_attempt_at <= $1 AND attempts > 0
-                   ORDER BY next_attempt_at, id
-                   LIMIT $2"#,
-                now,
-                limit,
-            )
-            .fetch_all(conn)
-            .await
-        }
-        Some(last) => {
-            sqlx::query_as!(
-                DueEmail,
-                r#"SELECT id, next_attempt_at FROM email_outbox
-                   WHERE status = 'pending' AND next_attempt_at <= $1 AND attempts > 0 AND (next_attempt_at, id) > ($2, $3)
-                   ORDER BY next_attempt_at, id
-                   LIMIT $4"#,
-                now,
-                last.next_attempt_at,
-                last.id,
-                limit,
-            )
-            .fetch_all(conn)
-            .await
-        }
-    }
+    // One statement for every page: the first page's keyset is the lowest possible one.
+    sqlx::query_as!(
+        DueEmail,
+        r#"SELECT id, next_attempt_at FROM email_outbox
+           WHERE status = 'pending' AND next_attempt_at <= $1 AND attempts > 0
+             AND (next_attempt_at, id) > (COALESCE($2, '-infinity'::timestamptz), COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid))
+           ORDER BY next_attempt_at, id
+           LIMIT $4"#,
+        now,
+        after.map(|last| last.next_attempt_at),
+        after.map(|last| last.id),
+        limit,
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// The oldest due rows, `limit` at a time, through the partial index on `(next_attempt_at, id)`

@@ -15,7 +15,6 @@ use helpdesk_core::meeting_reminders;
 use helpdesk_core::outbox;
 use helpdesk_core::sla_store::SlaStore;
 use helpdesk_core::ticket_timers;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -197,8 +196,8 @@ impl Reconciler {
             let jobs = rows
                 .chunks(EMAIL_BATCH)
                 .map(|chunk| {
-                    let job = DeliverEmail::of(chunk.iter().map(|row| row.id).collect());
-                    Enqueue::now(job).once(due_key(chunk), self.dedupe_window())
+                    let (job, key) = DeliverEmail::for_due(chunk);
+                    Enqueue::now(job).once(key, self.dedupe_window())
                 })
                 .collect();
             pushed += rows.len();
@@ -314,22 +313,6 @@ impl Reconciler {
 enum OutboxRows {
     AllDue,
     Retries,
-}
-
-/// The dedupe key of a sweep job: the due attempts it carries, `outbox:{id}:due:{micros}` for one
-/// row (as before batches) and a digest of them for several.
-fn due_key(rows: &[outbox::DueEmail]) -> String {
-    match rows {
-        [row] => format!("outbox:{}:due:{}", row.id, row.next_attempt_at.timestamp_micros()),
-        rows => {
-            let mut digest = Sha256::new();
-            for row in rows {
-                digest.update(row.id.as_bytes());
-                digest.update(row.next_attempt_at.timestamp_micros().to_be_bytes());
-            }
-            format!("outbox-due:{}", hex::encode(digest.finalize()))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub enum Sort {
     Due,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct TicketFilter {
     pub status: Option<Status>,
     pub severity: Option<Severity>,
@@ -53,39 +53,10 @@ pub struct TicketFilter {
 }
 
 impl TicketFilter {
-    /// No filter but (possibly) the organisation.
+    /// No filter but (possibly) the organisation. Compared with the default rather than field by
+    /// field, so a filter added later counts without being listed here.
     fn is_scope_only(&self) -> bool {
-        let TicketFilter {
-            status,
-            severity,
-            category,
-            organization_id: _,
-            assignee_id,
-            unassigned,
-            plan,
-            source,
-            breached,
-            at_risk,
-            created_from,
-            created_to,
-            first_response,
-            resolution,
-            close_reason,
-        } = self;
-        status.is_none()
-            && severity.is_none()
-            && category.is_none()
-            && assignee_id.is_none()
-            && !unassigned
-            && plan.is_none()
-            && source.is_none()
-            && breached.is_none()
-            && at_risk.is_none()
-            && created_from.is_none()
-            && created_to.is_none()
-            && first_response.is_none()
-            && resolution.is_none()
-            && close_reason.is_none()
+        *self == TicketFilter { organization_id: self.organization_id, ..TicketFilter::default() }
     }
 }
 

@@ -63,7 +63,8 @@ async fn a_job_pushed_twice_sends_one_email() {
 }
 
 /// A burst of e-mails (rows committed together, as a reminder round writes them) travels as
-/// batch jobs: every row is sent once, in far fewer jobs than rows. A batch holding a row already
+/// batch jobs (queued here by the reconciler: the test helper leaves the LISTEN path off): every
+/// row is sent once, in far fewer jobs than rows. A batch holding a row already
 /// sent and an id that names no row, beside a pending one, sends nothing twice and does not fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_travels_in_batch_jobs_and_each_row_is_sent_once() {
